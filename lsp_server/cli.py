@@ -1,0 +1,183 @@
+"""Command line: serve LSP (default), ``complete FILE:LINE:COL``, ``model``.
+
+stdout belongs to the LSP channel when serving; everything human goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+from lsp_server import __version__
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def _progress_bar(label: str):
+    """A stderr progress bar for joining the embedded model (~0.5 GB, a few seconds)."""
+    state = {"last": -1}
+
+    def report(done: int, total: int) -> None:
+        pct = int(done * 100 / total) if total else 100
+        if pct != state["last"]:
+            state["last"] = pct
+            bar = "#" * (pct // 4)
+            end = "\n" if pct >= 100 else ""
+            print(f"\r{label} [{bar:<25}] {pct:3d}%", end=end, file=sys.stderr, flush=True)
+
+    return report
+
+
+def _parse_location(spec: str) -> tuple[str, int, int]:
+    """FILE:LINE:COL with 1-based line and column, as compilers print them."""
+    try:
+        path, line, col = spec.rsplit(":", 2)
+        line_no, col_no = int(line), int(col)
+    except ValueError:
+        raise SystemExit(f"infill-lsp: expected FILE:LINE:COL (1-based), got {spec!r}") from None
+    if line_no < 1 or col_no < 1:
+        raise SystemExit(f"infill-lsp: LINE and COL are 1-based, got {line_no}:{col_no}")
+    return path, line_no, col_no
+
+
+def _settings(args: argparse.Namespace):
+    from lsp_server.settings import Settings, merge
+
+    raw = {"modelPath": args.model or ""}
+    if getattr(args, "gpu_layers", None) is not None:
+        raw["nGpuLayers"] = args.gpu_layers
+    settings, errors = merge(Settings(), raw)
+    if errors:
+        raise SystemExit("infill-lsp: " + "; ".join(errors))
+    return settings
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from lsp_server.model.resolve import ModelError, resolve_model
+
+    try:
+        resolved = resolve_model(args.model, progress=_progress_bar("joining model"))
+    except ModelError as exc:
+        print(f"infill-lsp: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    info = {
+        "path": str(resolved.path),
+        "verified": resolved.verified,
+        "source": resolved.source,
+        "dialect": resolved.dialect.name,
+        "size": resolved.size,
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:9} {value}")
+    return 0
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    from lsp_server.completion import Completer, Snapshot
+    from lsp_server.engine.base import CancelToken
+    from lsp_server.loader import load_engine
+    from lsp_server.model.resolve import ModelError
+    from lsp_server.syntax.languages import normalise
+
+    path, line_no, col_no = _parse_location(args.location)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        print(f"infill-lsp: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    except UnicodeDecodeError as exc:
+        print(f"infill-lsp: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+              file=sys.stderr)
+        return EXIT_FAILED
+    text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    if line_no > len(lines) or col_no - 1 > len(lines[line_no - 1]):
+        print(f"infill-lsp: {line_no}:{col_no} is outside {path}", file=sys.stderr)
+        return EXIT_FAILED
+    offset = sum(len(line) + 1 for line in lines[: line_no - 1]) + col_no - 1
+    settings = _settings(args)
+    started = time.perf_counter()
+    try:
+        loaded = load_engine(settings, _progress_bar("joining model"))
+    except (ModelError, ValueError) as exc:
+        print(f"infill-lsp: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    load_s = time.perf_counter() - started
+    snapshot = Snapshot(text, offset, normalise(args.language, path), os.path.abspath(path))
+    result = Completer(loaded.engine, settings).complete(snapshot, CancelToken())
+    print(result.text)
+    print(
+        f"[model {loaded.engine.name} loaded in {load_s:.1f}s; {result.stats()}]",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lsp_server.server import server
+
+    if args.model:
+        from lsp_server.settings import merge
+
+        server.settings, _ = merge(server.settings, {"modelPath": args.model})
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+        return 0
+    # Keep the real stdout for JSON-RPC only, and point fd 1 at stderr, so nothing a native
+    # library prints can corrupt the LSP channel.
+    lsp_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    server.start_io(sys.stdin.buffer, lsp_out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infill-lsp",
+        description="Language server for inline fill-in-the-middle completions (stdio by default).",
+    )
+    parser.add_argument("--version", action="version", version=f"infill-lsp {__version__}")
+    parser.add_argument("--stdio", action="store_true", help="serve over stdio (the default)")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="serve over TCP instead of stdio")
+    parser.add_argument("--model", help="path to a GGUF model (overrides INFILL_LSP_MODEL)")
+    parser.add_argument("--log-level", default="WARNING", help="stderr log level")
+    sub = parser.add_subparsers(dest="command")
+    complete = sub.add_parser("complete", help="complete FILE at LINE:COL and print the insert text")
+    complete.add_argument("location", metavar="FILE:LINE:COL", help="1-based line and column")
+    complete.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
+    complete.add_argument("--language", default=None, help="language id (default: from extension)")
+    complete.add_argument("--gpu-layers", type=int, default=None, help="layers to offload to GPU")
+    model = sub.add_parser("model", help="resolve the model and print its path, checksum, dialect")
+    model.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
+    model.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "complete":
+        return cmd_complete(args)
+    if args.command == "model":
+        return cmd_model(args)
+    return cmd_serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""One completion, start to finish: document -> context -> prompt -> engine -> postprocess.
+
+Pure orchestration over plain data; used by the LSP server (on its model worker thread) and by
+the ``infill-lsp complete`` CLI, so both always run the same pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from lsp_server.context.types import Context, Mode
+from lsp_server.context.window import Budget, build_context
+from lsp_server.engine.base import CancelToken, Engine, Generation, GenerationRequest
+from lsp_server.postprocess.pipeline import postprocess, should_stop
+from lsp_server.prompt.builder import build_fim_prompt
+from lsp_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The document as it was when the request arrived (``offset`` in Python characters)."""
+
+    text: str
+    offset: int
+    language: str  # normalised grammar name or ""
+    path: str = ""
+
+
+@dataclass
+class Completion:
+    text: str  # final insert text ("" = no suggestion)
+    raw: str  # what the model produced, before the filters
+    mode: Mode
+    generation: Generation | None
+    context_ms: float
+    total_ms: float
+
+    def stats(self) -> dict[str, float | int | str]:
+        g = self.generation
+        return {
+            "mode": self.mode.value,
+            "promptTokens": g.prompt_tokens if g else 0,
+            "evaluatedTokens": g.evaluated_tokens if g else 0,
+            "generatedTokens": g.generated_tokens if g else 0,
+            "promptMs": round(g.prompt_ms, 1) if g else 0.0,
+            "generateMs": round(g.generate_ms, 1) if g else 0.0,
+            "contextMs": round(self.context_ms, 1),
+            "totalMs": round(self.total_ms, 1),
+            "finish": g.finish if g else "skipped",
+        }
+
+
+class Completer:
+    """Runs the pipeline against one engine with the current settings."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def context_for(self, doc: Snapshot) -> Context:
+        budget = Budget(self.settings.prefix_tokens, self.settings.suffix_tokens)
+
+        def count(text: str) -> int:
+            return len(self.engine.tokenize(text))
+
+        return build_context(doc.text, doc.offset, doc.language, count, budget, doc.path)
+
+    def complete(self, doc: Snapshot, cancel: CancelToken) -> Completion:
+        started = time.perf_counter()
+        ctx = self.context_for(doc)
+        context_ms = (time.perf_counter() - started) * 1000
+        if ctx.mode is Mode.NONE:
+            return Completion("", "", ctx.mode, None, context_ms, context_ms)
+        cancel.check()
+        engine = self.engine
+        prompt = build_fim_prompt(ctx, engine.dialect, engine.tokenize, engine.bos_id)
+        single = ctx.mode is Mode.SINGLE_LINE
+        request = GenerationRequest(
+            prompt=prompt,
+            max_tokens=self.settings.max_tokens_single_line if single else self.settings.max_tokens,
+            temperature=self.settings.temperature,
+            should_stop=lambda text: should_stop(text, ctx),
+        )
+        generation = self.engine.generate(request, cancel)
+        text = postprocess(generation.text, ctx)
+        total_ms = (time.perf_counter() - started) * 1000
+        result = Completion(text, generation.text, ctx.mode, generation, context_ms, total_ms)
+        log.info("completion %s", result.stats())
+        return result

@@ -1,0 +1,45 @@
+"""Plain data passed between pipeline stages (context -> prompt -> engine -> postprocess)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Mode(enum.Enum):
+    """How much text the model may propose at this cursor.
+
+    Decided from the syntax at the cursor, before the model runs, so generation can stop early.
+    """
+
+    NONE = "none"  # e.g. the cursor sits inside a word: no suggestion at all
+    SINGLE_LINE = "single_line"  # text right of the cursor: finish this line only
+    MULTI_LINE = "multi_line"  # empty line inside a block: a block body is welcome
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the model sees and what the filters need to judge its answer.
+
+    ``prefix``/``suffix`` are the token-budgeted windows (cut on line boundaries, possibly with
+    the file's imports and the enclosing headers kept in front of ``prefix``). They end/start
+    exactly at the cursor: ``prefix`` ends with the current line's text left of the cursor and
+    ``suffix`` starts with the current line's text right of the cursor.
+    """
+
+    prefix: str
+    suffix: str
+    language: str  # normalised language name ("python", "typescript", ...) or "" when unknown
+    mode: Mode = Mode.MULTI_LINE
+    path: str = ""  # file path or URI, for prompts that name the file
+    extra: tuple[str, ...] = field(default_factory=tuple)  # cross-file snippets (repo context)
+
+    @property
+    def line_prefix(self) -> str:
+        """Text of the cursor's line left of the cursor."""
+        return self.prefix.rsplit("\n", 1)[-1]
+
+    @property
+    def line_suffix(self) -> str:
+        """Text of the cursor's line right of the cursor."""
+        return self.suffix.split("\n", 1)[0]

@@ -1,0 +1,59 @@
+"""Editor documents -> pipeline snapshots, with every bad-input check in one place.
+
+A request on a document we cannot serve (not open, position outside it, binary, huge, a
+disabled language) gets a reason string instead of a snapshot; the server answers it with an
+empty result and logs the reason, and never raises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
+
+from lsp_server.completion import Snapshot
+from lsp_server.settings import Settings
+from lsp_server.syntax.languages import normalise
+
+
+@dataclass(frozen=True)
+class Located:
+    snapshot: Snapshot
+    crlf: bool  # the document uses CRLF: answers are converted back before they are sent
+
+
+def locate(
+    doc: TextDocument | None, position: types.Position, settings: Settings
+) -> Located | str:
+    """Snapshot of ``doc`` at ``position`` (client units), or why there is none."""
+    if doc is None:
+        return "document is not open"
+    source = doc.source
+    if len(source) > settings.max_file_bytes:
+        return f"document is larger than maxFileBytes ({settings.max_file_bytes})"
+    if "\x00" in source:
+        return "document looks binary"
+    lines = doc.lines
+    if position.line < 0 or position.character < 0:
+        return "negative position"
+    if position.line > len(lines) or (position.line == len(lines) and position.character > 0):
+        return f"line {position.line} is past the end of the document ({len(lines)} lines)"
+    server_pos = doc.position_from_client_units(position)
+    if position.line < len(lines):
+        line = lines[position.line].rstrip("\r\n")
+        if server_pos.character > len(line):
+            return f"column {position.character} is past the end of line {position.line}"
+    offset = doc.offset_at_position(position)
+    path = to_fs_path(doc.uri) or doc.uri
+    language = normalise(doc.language_id, path)
+    if language in settings.disabled_languages or (
+        doc.language_id and doc.language_id in settings.disabled_languages
+    ):
+        return f"completions are disabled for {doc.language_id or language}"
+    crlf = "\r\n" in source
+    if crlf:
+        offset -= source.count("\r\n", 0, offset)
+        source = source.replace("\r\n", "\n")
+    return Located(Snapshot(source, offset, language, path), crlf)

@@ -1,0 +1,75 @@
+"""The engine interface: token ids in, streamed text out, cancellable between tokens.
+
+In-process llama.cpp today; remote engines (llama-server, OpenAI-compatible, Ollama) implement
+the same protocol later, so nothing above this layer knows where the model runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from lsp_server.prompt.fim import FimDialect
+
+
+class Cancelled(Exception):
+    """Raised inside the worker when a request's cancel token fires before any answer."""
+
+
+class CancelToken:
+    """A flag the token loop checks between tokens (and between prompt chunks)."""
+
+    __slots__ = ("_event", "reason")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self.reason = reason
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled(self.reason)
+
+
+@dataclass
+class GenerationRequest:
+    prompt: list[int]
+    max_tokens: int
+    temperature: float = 0.0
+    # Called with the text generated so far after every token; True stops generation (the
+    # answer is known to be complete, e.g. a newline in single-line mode).
+    should_stop: Callable[[str], bool] = field(default=lambda _text: False)
+
+
+@dataclass
+class Generation:
+    text: str
+    prompt_tokens: int  # tokens in the prompt
+    evaluated_tokens: int  # prompt tokens actually run through the model (the rest came from KV)
+    generated_tokens: int
+    prompt_ms: float
+    generate_ms: float
+    finish: str  # "stop" (end token), "criteria" (should_stop), "length", "cancelled"
+
+
+class Engine(Protocol):
+    """What the completion pipeline needs from a model backend."""
+
+    name: str
+    n_ctx: int
+    dialect: FimDialect
+    bos_id: int | None  # prepended to FIM prompts when the model's tokenizer wants one
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation: ...

@@ -1,0 +1,151 @@
+"""In-process llama.cpp through llama-cpp-python, with the KV cache kept between requests.
+
+Why not ``create_completion(prompt, suffix=...)``: in llama-cpp-python 0.3.x it hard-codes the
+FIM token ids to 0, so the FIM sequence is built by ``prompt.fim`` and fed as token ids.
+
+KV reuse: the cache holds the previous request's prompt plus what it generated; a new prompt
+re-evaluates only the tokens after the longest common prefix. The prompt is evaluated in chunks
+so a cancel (a newer keystroke) takes effect within one chunk instead of after the whole prompt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+
+from lsp_server.engine.base import Cancelled, CancelToken, Generation, GenerationRequest
+from lsp_server.prompt.fim import FimDialect
+
+log = logging.getLogger(__name__)
+
+# Tokens per prompt-evaluation chunk: small enough that cancellation is felt within ~0.5 s on a
+# 2-core laptop, large enough that batched matrix products stay efficient.
+PROMPT_CHUNK = 64
+
+
+class LlamaEngine:
+    """One llama.cpp model and context; NOT thread-safe: drive it from one worker thread."""
+
+    def __init__(
+        self,
+        model_path: str,
+        dialect: FimDialect,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        n_gpu_layers: int = 0,
+    ) -> None:
+        import llama_cpp  # deferred: importing loads the shared library (~100 ms)
+
+        self.name = os.path.basename(model_path)
+        self.dialect = dialect
+        with _quiet_stderr():
+            self._llm = llama_cpp.Llama(
+                model_path=model_path,
+                n_ctx=n_ctx,
+                n_batch=512,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                verbose=False,
+            )
+        self.n_ctx = self._llm.n_ctx()
+        self.bos_id = self._llm.token_bos() if self._llm._model.add_bos_token() else None
+        self._stop_ids = set(dialect.stop_ids) | {self._llm.token_eos()}
+
+    # -- tokens -------------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        if not text:
+            return []
+        # special=False: text that happens to spell "<|fim_prefix|>" stays plain text, so a
+        # document can never inject control tokens into the prompt.
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self._llm.detokenize(ids).decode("utf-8", errors="replace")
+
+    # -- generation ---------------------------------------------------------------------------
+    def _fit(self, request: GenerationRequest) -> list[int]:
+        """Clip the prompt from the front so prompt + generation fit the context window."""
+        room = self.n_ctx - request.max_tokens - 1
+        prompt = request.prompt
+        if len(prompt) > room:
+            log.warning("prompt of %d tokens clipped to %d", len(prompt), room)
+            prompt = prompt[len(prompt) - room :]
+        return prompt
+
+    def _evaluate_prompt(self, prompt: list[int], cancel: CancelToken) -> int:
+        """Bring the KV cache to ``prompt[:-1]``; return how many tokens were evaluated."""
+        llm = self._llm
+        common = llm.longest_token_prefix(llm._input_ids.tolist(), prompt)
+        keep = min(common, len(prompt) - 1)
+        llm.n_tokens = keep  # eval() removes KV cells from n_tokens on
+        todo = prompt[keep:-1]
+        for start in range(0, len(todo), PROMPT_CHUNK):
+            cancel.check()
+            llm.eval(todo[start : start + PROMPT_CHUNK])
+        # generate() will find prompt[:-1] cached and evaluate only the last token.
+        return len(todo) + 1
+
+    def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        prompt = self._fit(request)
+        started = time.perf_counter()
+        evaluated = self._evaluate_prompt(prompt, cancel)
+        prompt_done = time.perf_counter()
+
+        out: list[int] = []
+        text = ""
+        finish = "length"
+        stream = self._llm.generate(prompt, temp=request.temperature, top_k=40, top_p=0.95,
+                                    min_p=0.05, repeat_penalty=1.0, reset=True)
+        try:
+            for token in stream:
+                if token in self._stop_ids:
+                    finish = "stop"
+                    break
+                out.append(token)
+                text = self.detokenize(out)
+                if request.should_stop(text):
+                    finish = "criteria"
+                    break
+                if len(out) >= request.max_tokens:
+                    break
+                if cancel.cancelled:
+                    finish = "cancelled"
+                    break
+        finally:
+            stream.close()
+        if finish == "cancelled" and not out:
+            raise Cancelled(cancel.reason)
+        end = time.perf_counter()
+        return Generation(
+            text=text,
+            prompt_tokens=len(prompt),
+            evaluated_tokens=evaluated,
+            generated_tokens=len(out),
+            prompt_ms=(prompt_done - started) * 1000,
+            generate_ms=(end - prompt_done) * 1000,
+            finish=finish,
+        )
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """llama.cpp prints model-loading chatter to fd 2 even with verbose=False on some builds."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,50 @@
+"""Settings -> a ready engine: resolve the GGUF (joining the embedded default if needed), check
+its FIM dialect, load it into llama.cpp. Shared by the LSP server and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lsp_server.engine.llama import LlamaEngine
+from lsp_server.model.resolve import ResolvedModel, resolve_model
+from lsp_server.settings import Settings
+
+Progress = Callable[[int, int], None]
+
+# Settings whose change needs the model reloaded (the rest apply to the next request).
+RELOAD_KEYS = ("model_path", "n_gpu_layers", "n_threads", "context_size")
+
+
+@dataclass
+class LoadedModel:
+    resolved: ResolvedModel
+    engine: LlamaEngine
+
+    def describe(self) -> dict[str, object]:
+        r = self.resolved
+        return {
+            "path": str(r.path),
+            "verified": r.verified,
+            "source": r.source,
+            "size": r.size,
+            "dialect": r.dialect.name,
+            "nCtx": self.engine.n_ctx,
+        }
+
+
+def load_engine(settings: Settings, progress: Progress | None = None) -> LoadedModel:
+    """Blocking (seconds): call it from the model worker thread, never the event loop."""
+    resolved = resolve_model(settings.model_path or None, progress=progress)
+    engine = LlamaEngine(
+        str(resolved.path),
+        resolved.dialect,
+        n_ctx=settings.context_size,
+        n_threads=settings.effective_threads(),
+        n_gpu_layers=settings.n_gpu_layers,
+    )
+    return LoadedModel(resolved, engine)
+
+
+def needs_reload(old: Settings, new: Settings) -> bool:
+    return any(getattr(old, key) != getattr(new, key) for key in RELOAD_KEYS)

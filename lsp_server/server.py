@@ -1,0 +1,220 @@
+"""LSP wiring only: methods -> small modules. No pipeline logic lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from lsp_server import __version__
+from lsp_server.completion import Completer, Completion
+from lsp_server.documents import locate
+from lsp_server.engine.base import Cancelled
+from lsp_server.engine.worker import ModelWorker
+from lsp_server.loader import LoadedModel, load_engine, needs_reload
+from lsp_server.model.resolve import ModelError
+from lsp_server.settings import Settings, merge, to_wire
+
+log = logging.getLogger("infill-lsp")
+
+STATUS_METHOD = "infill/status"
+
+
+class InfillServer(LanguageServer):
+    """Holds the state the handlers share; the handlers themselves are module functions."""
+
+    def __init__(self) -> None:
+        super().__init__("infill-lsp", __version__)
+        self.settings = Settings()
+        self.worker = ModelWorker()
+        self.loaded: LoadedModel | None = None
+        self.completer: Completer | None = None
+        self.state = "starting"  # starting | loading | ready | error | disabled
+        self.message = ""
+        self.last: dict[str, object] = {}
+        self.totals = {"requests": 0, "modelCalls": 0, "evaluatedTokens": 0, "promptTokens": 0}
+        self._load_task: asyncio.Task | None = None
+
+    # -- messages -------------------------------------------------------------------------
+    def log(self, message: str, level: types.MessageType = types.MessageType.Log) -> None:
+        log.info(message)
+        self.window_log_message(types.LogMessageParams(type=level, message=message))
+
+    def tell(self, message: str, level: types.MessageType = types.MessageType.Error) -> None:
+        """A message the user can act on: shown in the editor, and logged."""
+        log.warning(message)
+        self.window_show_message(types.ShowMessageParams(type=level, message=message))
+
+    def apply_settings(self, raw: object, origin: str) -> bool:
+        """Merge wire settings; report bad ones; return True when the model must reload."""
+        new, errors = merge(self.settings, raw)
+        for error in errors:
+            self.tell(f"infill-lsp {origin}: {error}", types.MessageType.Warning)
+        reload = needs_reload(self.settings, new)
+        self.settings = new
+        if self.completer is not None:
+            self.completer.settings = new
+        return reload
+
+
+server = InfillServer()
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+@server.feature(types.INITIALIZE)
+def on_initialize(ls: InfillServer, params: types.InitializeParams) -> None:
+    ls.apply_settings(params.initialization_options, "initializationOptions")
+
+
+@server.feature(types.INITIALIZED)
+def on_initialized(ls: InfillServer, _params: types.InitializedParams) -> None:
+    ls._load_task = asyncio.ensure_future(load_model(ls))
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def on_configuration(ls: InfillServer, params: types.DidChangeConfigurationParams) -> None:
+    reload = ls.apply_settings(params.settings, "settings")
+    if ls.state == "starting":
+        return  # initialized will load with these settings
+    if not ls.settings.enable:
+        ls.state = "disabled"
+    elif reload or ls.completer is None:
+        ls._load_task = asyncio.ensure_future(load_model(ls))
+    else:
+        ls.state = "ready"
+
+
+@server.feature(types.SHUTDOWN)
+def on_shutdown(ls: InfillServer, _params: None) -> None:
+    ls.worker.cancel_all()
+
+
+async def load_model(ls: InfillServer) -> None:
+    """Load (or reload) the model on the worker, reporting $/progress; never raises."""
+    if not ls.settings.enable:
+        ls.state = "disabled"
+        return
+    ls.state, ls.message = "loading", ""
+    ls.completer = None
+    progress = await _progress_begin(ls, "infill-lsp: loading model")
+    loop = asyncio.get_running_loop()
+
+    def report(done: int, total: int) -> None:
+        if progress is not None and total:
+            pct = int(done * 100 / total)
+            value = types.WorkDoneProgressReport(message=f"preparing model {pct}%", percentage=pct)
+            loop.call_soon_threadsafe(ls.work_done_progress.report, progress, value)
+
+    try:
+        loaded = await asyncio.wrap_future(ls.worker.submit(lambda: load_engine(ls.settings, report)))
+    except (ModelError, ValueError, OSError) as exc:
+        ls.state, ls.message = "error", str(exc)
+        ls.tell(f"infill-lsp: {exc}")
+    else:
+        ls.loaded, ls.completer = loaded, Completer(loaded.engine, ls.settings)
+        ls.state, ls.message = "ready", loaded.engine.name
+        ls.log(f"model ready: {loaded.describe()}", types.MessageType.Info)
+    if progress is not None:
+        ls.work_done_progress.end(progress, types.WorkDoneProgressEnd(message=ls.state))
+
+
+async def _progress_begin(ls: InfillServer, title: str) -> str | None:
+    caps = ls.client_capabilities.window
+    if caps is None or not caps.work_done_progress:
+        return None
+    token = f"infill-load-{uuid.uuid4()}"
+    try:
+        await ls.work_done_progress.create_async(token)
+    except Exception as exc:  # a client that refuses progress still gets a model
+        log.info("progress refused: %s", exc)
+        return None
+    ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, percentage=0))
+    return token
+
+
+# -- completions ----------------------------------------------------------------------------
+async def _complete(ls: InfillServer, uri: str, position: types.Position) -> str:
+    """Shared by inline completion and the completion fallback: the insert text or ""."""
+    ls.totals["requests"] += 1
+    if ls.completer is None or not ls.settings.enable:
+        return ""  # still loading (or failed: the user was told once) -> empty, quickly
+    located = locate(ls.workspace.text_documents.get(uri), position, ls.settings)
+    if isinstance(located, str):
+        ls.log(f"no completion for {uri}: {located}")
+        return ""
+    completer = ls.completer
+    try:
+        result = await ls.worker.run(uri, lambda token: completer.complete(located.snapshot, token))
+    except Cancelled:
+        return ""
+    except Exception as exc:  # the server never dies on a request
+        log.exception("completion failed")
+        ls.log(f"completion failed: {exc}", types.MessageType.Error)
+        return ""
+    _record(ls, result)
+    return result.text.replace("\n", "\r\n") if located.crlf else result.text
+
+
+def _record(ls: InfillServer, result: Completion) -> None:
+    stats = result.stats()
+    ls.last = stats
+    if result.generation is not None:
+        ls.totals["modelCalls"] += 1
+        ls.totals["evaluatedTokens"] += result.generation.evaluated_tokens
+        ls.totals["promptTokens"] += result.generation.prompt_tokens
+    ls.log(f"completion {stats}")
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_INLINE_COMPLETION,
+    types.InlineCompletionOptions(work_done_progress=False),
+)
+async def inline_completion(
+    ls: InfillServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList | None:
+    uri, pos = params.text_document.uri, params.position
+    text = await _complete(ls, uri, pos)
+    if not text:
+        return types.InlineCompletionList(items=[])
+    item = types.InlineCompletionItem(insert_text=text, range=types.Range(start=pos, end=pos))
+    return types.InlineCompletionList(items=[item])
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_COMPLETION,
+    types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False),
+)
+async def completion(ls: InfillServer, params: types.CompletionParams) -> types.CompletionList:
+    """Fallback for clients without inline completion: the infill as one completion item."""
+    uri, pos = params.text_document.uri, params.position
+    text = await _complete(ls, uri, pos)
+    if not text:
+        return types.CompletionList(is_incomplete=True, items=[])
+    label = text.strip().split("\n", 1)[0][:80] or text
+    item = types.CompletionItem(
+        label=label,
+        kind=types.CompletionItemKind.Text,
+        detail="infill-lsp",
+        documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=text),
+        text_edit=types.TextEdit(range=types.Range(start=pos, end=pos), new_text=text),
+        insert_text_format=types.InsertTextFormat.PlainText,
+        sort_text="0",
+        filter_text=label,
+    )
+    return types.CompletionList(is_incomplete=True, items=[item])
+
+
+@server.feature(STATUS_METHOD)
+def status(ls: InfillServer, _params: object) -> dict[str, object]:
+    """Model state for status bars, tests and benchmarks (stats of the last request too)."""
+    return {
+        "state": ls.state,
+        "message": ls.message,
+        "model": ls.loaded.describe() if ls.loaded else None,
+        "settings": to_wire(ls.settings),
+        "last": ls.last,
+        "totals": dict(ls.totals),
+    }

@@ -1,0 +1,145 @@
+"""All user settings in ONE typed, fully defaulted model (camelCase on the wire).
+
+Filled from ``initializationOptions`` and ``workspace/didChangeConfiguration`` (either flat or
+under an ``infill`` key, as VS Code sends sections). Invalid values never replace good ones: each
+bad key is reported in a message the user can act on and its previous value is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, get_type_hints
+
+SECTION = "infill"
+
+
+def _physical_cores() -> int:
+    """Physical cores: llama.cpp gets slower, not faster, on hyper-threaded siblings."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            pairs = {
+                (phys, core)
+                for phys, core in re.findall(
+                    r"physical id\s*:\s*(\d+).*?core id\s*:\s*(\d+)", fh.read(), re.S
+                )
+            }
+        if pairs:
+            return len(pairs)
+    except OSError:
+        pass
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings. Field names are snake_case; the wire uses camelCase (``prefixTokens``)."""
+
+    enable: bool = True
+    # "" = the embedded default model; otherwise a path to any FIM-capable GGUF file.
+    model_path: str = ""
+    n_gpu_layers: int = 0  # 0 = CPU only; -1 = offload every layer
+    n_threads: int = 0  # 0 = physical cores
+    context_size: int = 4096  # llama.cpp context (prompt + generation)
+    prefix_tokens: int = 1500  # token budget of the text before the cursor
+    suffix_tokens: int = 500  # token budget of the text after the cursor
+    max_tokens: int = 128  # cap on generated tokens for a multi-line answer
+    max_tokens_single_line: int = 48  # cap on generated tokens for a single-line answer
+    temperature: float = 0.0  # 0 = greedy (deterministic suggestions)
+    disabled_languages: tuple[str, ...] = field(default_factory=tuple)
+    max_file_bytes: int = 2_000_000  # bigger documents get no suggestion (and no parse cost)
+
+    def effective_threads(self) -> int:
+        return self.n_threads if self.n_threads > 0 else _physical_cores()
+
+
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "n_gpu_layers": (-1, 10_000),
+    "n_threads": (0, 1024),
+    "context_size": (512, 131_072),
+    "prefix_tokens": (16, 100_000),
+    "suffix_tokens": (0, 100_000),
+    "max_tokens": (1, 4096),
+    "max_tokens_single_line": (1, 1024),
+    "temperature": (0.0, 2.0),
+    "max_file_bytes": (1_000, 1_000_000_000),
+}
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+WIRE_NAMES: dict[str, str] = {camel(f.name): f.name for f in fields(Settings)}
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    """Convert one wire value to the field's type, or raise ValueError with a readable reason."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError("expected true or false")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ValueError("expected a whole number")
+        value = int(value)
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("expected a number")
+        value = float(value)
+    elif kind is str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        return os.path.expanduser(value) if name == "model_path" and value else value
+    else:  # tuple[str, ...]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("expected a list of strings")
+        return tuple(value)
+    lo, hi = _BOUNDS.get(name, (float("-inf"), float("inf")))
+    if not lo <= value <= hi:
+        raise ValueError(f"must be between {lo:g} and {hi:g}")
+    return value
+
+
+def merge(current: Settings, raw: Any) -> tuple[Settings, list[str]]:
+    """Apply wire settings onto ``current``; return the new settings and one error per bad key.
+
+    Unknown keys are reported too (a typo like ``prefixToken`` would otherwise silently do
+    nothing), except when they are clearly another extension's section.
+    """
+    if raw is None:
+        return current, []
+    if not isinstance(raw, dict):
+        return current, [f"settings must be an object, got {type(raw).__name__}"]
+    if isinstance(raw.get(SECTION), dict):
+        raw = raw[SECTION]
+    hints = get_type_hints(Settings)
+    changes: dict[str, Any] = {}
+    errors: list[str] = []
+    for key, value in raw.items():
+        name = WIRE_NAMES.get(key) or (key if key in hints else None)
+        if name is None:
+            errors.append(f"unknown setting '{key}' (ignored)")
+            continue
+        kind = hints[name]
+        base = bool if kind is bool else int if kind is int else float if kind is float else (
+            str if kind is str else tuple
+        )
+        try:
+            changes[name] = _coerce(name, base, value)
+        except ValueError as exc:
+            errors.append(f"setting '{key}': {exc}; keeping {getattr(current, name)!r}")
+    return dataclasses.replace(current, **changes), errors
+
+
+def to_wire(settings: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        out[camel(f.name)] = list(value) if isinstance(value, tuple) else value
+    return out
