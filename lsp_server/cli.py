@@ -96,8 +96,10 @@ def cmd_complete(args: argparse.Namespace) -> int:
         print(f"infill-lsp: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return EXIT_FAILED
     except UnicodeDecodeError as exc:
-        print(f"infill-lsp: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
-              file=sys.stderr)
+        print(
+            f"infill-lsp: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     text = text.replace("\r\n", "\n")
     lines = text.split("\n")
@@ -154,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", help="path to a GGUF model (overrides INFILL_LSP_MODEL)")
     parser.add_argument("--log-level", default="WARNING", help="stderr log level")
     sub = parser.add_subparsers(dest="command")
-    complete = sub.add_parser("complete", help="complete FILE at LINE:COL and print the insert text")
+    complete = sub.add_parser(
+        "complete", help="complete FILE at LINE:COL and print the insert text"
+    )
     complete.add_argument("location", metavar="FILE:LINE:COL", help="1-based line and column")
     complete.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     complete.add_argument("--language", default=None, help="language id (default: from extension)")

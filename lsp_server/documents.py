@@ -24,9 +24,7 @@ class Located:
     crlf: bool  # the document uses CRLF: answers are converted back before they are sent
 
 
-def locate(
-    doc: TextDocument | None, position: types.Position, settings: Settings
-) -> Located | str:
+def locate(doc: TextDocument | None, position: types.Position, settings: Settings) -> Located | str:
     """Snapshot of ``doc`` at ``position`` (client units), or why there is none."""
     if doc is None:
         return "document is not open"
@@ -40,10 +38,9 @@ def locate(
         return "negative position"
     if position.line > len(lines) or (position.line == len(lines) and position.character > 0):
         return f"line {position.line} is past the end of the document ({len(lines)} lines)"
-    server_pos = doc.position_from_client_units(position)
     if position.line < len(lines):
         line = lines[position.line].rstrip("\r\n")
-        if server_pos.character > len(line):
+        if position.character > doc.position_codec.client_num_units(line):
             return f"column {position.character} is past the end of line {position.line}"
     offset = doc.offset_at_position(position)
     path = to_fs_path(doc.uri) or doc.uri

@@ -109,7 +109,9 @@ async def load_model(ls: InfillServer) -> None:
             loop.call_soon_threadsafe(ls.work_done_progress.report, progress, value)
 
     try:
-        loaded = await asyncio.wrap_future(ls.worker.submit(lambda: load_engine(ls.settings, report)))
+        loaded = await asyncio.wrap_future(
+            ls.worker.submit(lambda: load_engine(ls.settings, report))
+        )
     except (ModelError, ValueError, OSError) as exc:
         ls.state, ls.message = "error", str(exc)
         ls.tell(f"infill-lsp: {exc}")

@@ -127,8 +127,14 @@ def merge(current: Settings, raw: Any) -> tuple[Settings, list[str]]:
             errors.append(f"unknown setting '{key}' (ignored)")
             continue
         kind = hints[name]
-        base = bool if kind is bool else int if kind is int else float if kind is float else (
-            str if kind is str else tuple
+        base = (
+            bool
+            if kind is bool
+            else int
+            if kind is int
+            else float
+            if kind is float
+            else (str if kind is str else tuple)
         )
         try:
             changes[name] = _coerce(name, base, value)

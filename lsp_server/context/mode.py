@@ -19,7 +19,7 @@ def _is_word(ch: str) -> bool:
 
 
 def decide_mode(line_prefix: str, line_suffix: str) -> Mode:
-    """Mode for a cursor between ``line_prefix`` and ``line_suffix`` (the two halves of its line)."""
+    """Mode for a cursor between ``line_prefix`` and ``line_suffix`` (its line's two halves)."""
     if line_prefix and line_suffix and _is_word(line_prefix[-1]) and _is_word(line_suffix[0]):
         return Mode.NONE  # mid-identifier: any suggestion would split a word
     if line_suffix.strip() and not set(line_suffix) <= _AUTO_CLOSED:

@@ -41,7 +41,7 @@ class LlamaEngine:
 
         self.name = os.path.basename(model_path)
         self.dialect = dialect
-        with _quiet_stderr():
+        with _quiet_stderr(), _model_params(extra_buffers=_extra_buffers_safe()):
             self._llm = llama_cpp.Llama(
                 model_path=model_path,
                 n_ctx=n_ctx,
@@ -101,8 +101,15 @@ class LlamaEngine:
         out: list[int] = []
         text = ""
         finish = "length"
-        stream = self._llm.generate(prompt, temp=request.temperature, top_k=40, top_p=0.95,
-                                    min_p=0.05, repeat_penalty=1.0, reset=True)
+        stream = self._llm.generate(
+            prompt,
+            temp=request.temperature,
+            top_k=40,
+            top_p=0.95,
+            min_p=0.05,
+            repeat_penalty=1.0,
+            reset=True,
+        )
         try:
             for token in stream:
                 if token in self._stop_ids:
@@ -132,6 +139,47 @@ class LlamaEngine:
             generate_ms=(end - prompt_done) * 1000,
             finish=finish,
         )
+
+
+def _extra_buffers_safe() -> bool:
+    """Whether llama.cpp may repack weights into its "extra" CPU buffer types.
+
+    On CPUs with AMX (Sapphire Rapids and later) a native build of llama.cpp repacks Q4_K weights
+    for AMX, and inside VMs that do not grant the AMX tile state (seen on this project's
+    Firecracker machines) the first decode segfaults. Without extra buffers the plain AVX-512
+    kernels run instead. ``INFILL_LSP_REPACK=1`` forces repacking on, ``=0`` off.
+    """
+    forced = os.environ.get("INFILL_LSP_REPACK")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return "amx_int8" not in line.split()
+    except OSError:
+        pass
+    return True
+
+
+@contextlib.contextmanager
+def _model_params(*, extra_buffers: bool):
+    """llama-cpp-python's Llama() does not expose ``use_extra_bufts``: set it on the defaults
+    it reads, for the duration of one (single-threaded) model load."""
+    import llama_cpp.llama_cpp as low  # the module Llama() reads its defaults from
+
+    original = low.llama_model_default_params
+
+    def patched():
+        params = original()
+        params.use_extra_bufts = extra_buffers
+        return params
+
+    low.llama_model_default_params = patched
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = original
 
 
 @contextlib.contextmanager

@@ -15,9 +15,7 @@ SOURCE = (
     "\n"
     "class Store:\n"
     '    """Keeps things."""\n'
-    "\n"
-    + "".join(f"    FIELD_{i} = {i}  # padding line number {i}\n" for i in range(60))
-    + "\n"
+    "\n" + "".join(f"    FIELD_{i} = {i}  # padding line number {i}\n" for i in range(60)) + "\n"
     "    def lookup(self, key: str) -> Any:\n"
     "        value = self.data.get(key)\n"
     "        \n"

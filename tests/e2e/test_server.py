@@ -1,0 +1,171 @@
+"""End to end: the real server process and the real embedded default model, over LSP stdio."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from lsp_server.syntax.tree import syntax_errors
+from tests.e2e.lsp import config, initialize, inline, open_doc, status, wait_state
+
+pytestmark = [pytest.mark.e2e, pytest.mark.model]
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fibonacci.py"
+
+
+@pytest_lsp.fixture(config=config(), scope="module")
+async def client(lsp_client: LanguageClient):
+    await initialize(lsp_client, {"maxTokens": 64})
+    st = await wait_state(lsp_client)
+    assert st["state"] == "ready", st
+    yield
+    await lsp_client.shutdown_session()
+
+
+def python_doc(client: LanguageClient, name: str, text: str) -> str:
+    uri = f"file:///tmp/infill-e2e/{name}"
+    open_doc(client, uri, text)
+    return uri
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_model_loaded_with_progress_and_verified(client: LanguageClient):
+    st = await status(client)
+    assert st["model"]["verified"] is True and st["model"]["dialect"] == "qwen"
+    kinds = [type(v).__name__ for reports in client.progress_reports.values() for v in reports]
+    assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_inline_completion_on_python_example_parses(client: LanguageClient):
+    text = EXAMPLE.read_text()
+    uri = python_doc(client, "fibonacci.py", text)
+    lines = text.split("\n")
+    line = next(i for i, text_line in enumerate(lines) if text_line.startswith("def is_even")) + 1
+    answer = await inline(client, uri, line, 4)
+    assert answer.strip(), "the model offered nothing"
+    offset = sum(len(text_line) + 1 for text_line in lines[:line]) + 4
+    completed = text[:offset] + answer + text[offset:]
+    assert syntax_errors("python", completed) == 0, completed
+    assert "return" in answer
+    st = await status(client)
+    assert st["last"]["evaluatedTokens"] <= st["last"]["promptTokens"]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_kv_prefix_is_reused_on_repeat_request(client: LanguageClient):
+    text = "def add(a, b):\n    \n"
+    uri = python_doc(client, "add.py", text)
+    await inline(client, uri, 1, 4)
+    await inline(client, uri, 1, 4)
+    last = (await status(client))["last"]
+    assert last["promptTokens"] > 5 and last["evaluatedTokens"] <= 2, last
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_single_line_mode_finishes_the_line_only(client: LanguageClient):
+    text = "import os\n\nhome = os.path.join()\nprint(home)\n"
+    uri = python_doc(client, "single.py", text)
+    answer = await inline(client, uri, 2, len("home = os.path.join("))
+    assert answer.strip() and "\n" not in answer
+    assert not answer.endswith(")")  # the auto-closed bracket is already there
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_utf16_columns_after_emoji_and_cjk(client: LanguageClient):
+    line = 'greeting = "😀 世界 😀"; size = len('
+    text = f"{line}\n"
+    uri = python_doc(client, "utf16.py", text)
+    utf16_col = len(line.encode("utf-16-le")) // 2
+    assert utf16_col == len(line) + 2  # each emoji is two UTF-16 units
+    answer = await inline(client, uri, 0, utf16_col)
+    # A code-point reading of the column would land past the end of the line and get nothing.
+    assert answer.strip()
+    assert "\n" not in answer
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_completion_fallback_returns_one_item_with_text_edit(client: LanguageClient):
+    text = "def square(x):\n    return x * \n"
+    uri = python_doc(client, "fallback.py", text)
+    result = await client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=1, character=15),
+        )
+    )
+    assert isinstance(result, types.CompletionList) and len(result.items) == 1
+    item = result.items[0]
+    assert item.text_edit.range.start == types.Position(line=1, character=15)
+    assert item.text_edit.new_text.strip()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_newer_request_for_same_document_supersedes_older(client: LanguageClient):
+    text = "class Stack:\n    def __init__(self):\n        \n"
+    uri = python_doc(client, "stack.py", text)
+    first = asyncio.ensure_future(inline(client, uri, 2, 8))
+    await asyncio.sleep(0.05)
+    second = await inline(client, uri, 2, 8)
+    assert await first == ""  # cancelled by the newer request: empty answer, not an error
+    assert second.strip()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_cancel_request_mid_generation(client: LanguageClient):
+    text = "def bubble_sort(items):\n    \n"
+    uri = python_doc(client, "cancel.py", text)
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=1, character=4),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked
+        ),
+    )
+    future = client.protocol.send_request_async(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="cancel-me"
+    )
+    await asyncio.sleep(0.3)
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
+    with pytest.raises(Exception, match="cancel"):
+        await asyncio.wait_for(future, 30)
+    # The server keeps serving after a cancellation.
+    assert (await inline(client, uri, 1, 4)).strip()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_bad_inputs_get_empty_answers_and_server_keeps_serving(client: LanguageClient):
+    # Unknown URI (never opened).
+    assert await inline(client, "file:///nowhere/missing.py", 0, 0) == ""
+    uri = python_doc(client, "small.py", "x = 1\n")
+    assert await inline(client, uri, 40, 0) == ""  # line past the end
+    assert await inline(client, uri, 0, 99) == ""  # column past the end of the line
+    big = python_doc(client, "big.py", "x = 1\n" * 900_000)  # ~5 MB
+    assert await inline(client, big, 10, 0) == ""
+    binary = python_doc(client, "blob.py", "abc\x00\x01\x02def\n")
+    assert await inline(client, binary, 0, 3) == ""
+    # A language without a grammar falls back to plain line windows and still answers.
+    uri_txt = "file:///tmp/infill-e2e/notes.cobol"
+    open_doc(client, uri_txt, "IDENTIFICATION DIVISION.\nPROGRAM-ID. HELLO.\n", "cobol")
+    await inline(client, uri_txt, 2, 0)  # must not raise
+    st = await status(client)
+    assert st["state"] == "ready"
+    assert (await inline(client, uri, 1, 0)) is not None
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_invalid_settings_are_reported_and_defaults_kept(client: LanguageClient):
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"infill": {"prefixTokens": "many"}})
+    )
+    for _ in range(50):
+        if client.messages:
+            break
+        await asyncio.sleep(0.1)
+    assert any("prefixTokens" in m.message for m in client.messages)
+    assert (await status(client))["settings"]["prefixTokens"] == 1500

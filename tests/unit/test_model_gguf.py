@@ -1,0 +1,188 @@
+"""The GGUF metadata reader: values of every type, the model's keys, and clear errors."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import pytest
+
+from lsp_server.model.errors import GGUFError, ModelError
+from lsp_server.model.gguf import read_metadata
+from tests.helpers.gguf_writer import (
+    T_BOOL,
+    T_FLOAT32,
+    T_INT8,
+    T_INT16,
+    T_INT32,
+    T_INT64,
+    T_STRING,
+    T_UINT8,
+    T_UINT16,
+    T_UINT64,
+    Typed,
+    gguf_bytes,
+    qwen_like_kv,
+    write_gguf,
+)
+
+
+def test_reads_every_value_type(tmp_path):
+    kv = {
+        "u8": Typed(T_UINT8, 255),
+        "i8": Typed(T_INT8, -128),
+        "u16": Typed(T_UINT16, 65535),
+        "i16": Typed(T_INT16, -32768),
+        "u32": 4_000_000_000,
+        "i32": Typed(T_INT32, -5),
+        "u64": Typed(T_UINT64, 2**63 + 1),
+        "i64": Typed(T_INT64, -(2**40)),
+        "f32": Typed(T_FLOAT32, 0.5),
+        "f64": 1e-300,
+        "flag": Typed(T_BOOL, True),
+        "text": "héllo ▁ 世界",
+        "empty": "",
+        "strings": ["a", "", "ü", "<|fim_prefix|>"],
+        "ints": Typed(T_INT32, [1, -2, 3], is_array=True),
+        "floats": Typed(T_FLOAT32, [0.25, 2.0], is_array=True),
+        "bools": Typed(T_BOOL, [True, False], is_array=True),
+        "nested": [[1, 2], [3]],
+        "no_items": Typed(T_STRING, [], is_array=True),
+    }
+    meta = read_metadata(write_gguf(tmp_path / "m.gguf", kv, tensor_count=7, filler=b"\0" * 64))
+    assert meta.version == 3
+    assert meta.tensor_count == 7
+    expected = {k: (v.value if isinstance(v, Typed) else v) for k, v in kv.items()}
+    assert meta.kv == expected
+    assert isinstance(meta.kv["flag"], bool)
+
+
+def test_version_2_is_supported(tmp_path):
+    meta = read_metadata(write_gguf(tmp_path / "m.gguf", {"general.name": "old"}, version=2))
+    assert meta.version == 2
+    assert meta.model_name == "old"
+
+
+def test_model_accessors(tmp_path):
+    kv = qwen_like_kv(
+        **{"qwen2.context_length": 32768, "tokenizer.ggml.eot_token_id": 52},
+    )
+    meta = read_metadata(write_gguf(tmp_path / "m.gguf", kv))
+    assert meta.architecture == "qwen2"
+    assert meta.model_name == "tiny qwen"
+    assert meta.tokens == kv["tokenizer.ggml.tokens"]
+    assert meta.token_types == [1] * len(meta.tokens)
+    assert meta.tokens[meta.eos_id] == "<|im_end|>"
+    assert meta.tokens[meta.bos_id] == "<|endoftext|>"
+    assert meta.eot_id == 52
+    assert meta.add_bos is False
+    assert meta.chat_template == "{{ messages }}"
+    assert meta.context_length == 32768
+
+
+def test_accessors_default_when_keys_are_missing(tmp_path):
+    meta = read_metadata(write_gguf(tmp_path / "m.gguf", {}))
+    assert meta.kv == {}
+    assert meta.tokens == []
+    assert meta.token_types == []
+    assert (meta.architecture, meta.model_name, meta.eos_id, meta.bos_id) == (None,) * 4
+    assert (meta.chat_template, meta.add_bos, meta.context_length) == (None,) * 3
+    assert meta.fim_ids == {}
+
+
+def test_fim_ids_from_metadata_keys(tmp_path):
+    kv = {
+        "tokenizer.ggml.fim_pre_token_id": 1,
+        "tokenizer.ggml.suffix_token_id": 2,  # the older spelling
+        "tokenizer.ggml.fim_mid_token_id": 3,
+        "tokenizer.ggml.fim_sep_token_id": 4,
+    }
+    meta = read_metadata(write_gguf(tmp_path / "m.gguf", kv))
+    assert meta.fim_ids == {"prefix": 1, "suffix": 2, "middle": 3, "sep": 4}
+
+
+def test_invalid_utf8_token_is_kept_readable(tmp_path):
+    raw = gguf_bytes({"tokenizer.ggml.tokens": ["ok", "XX"]})
+    path = tmp_path / "m.gguf"
+    path.write_bytes(raw.replace(b"XX", b"\xff\xfe"))
+    assert read_metadata(path).tokens == ["ok", "\ufffd\ufffd"]
+
+
+def test_bad_magic_is_a_clear_error(tmp_path):
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    with pytest.raises(GGUFError, match=r"not a GGUF model file") as info:
+        read_metadata(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, ModelError)
+
+
+@pytest.mark.parametrize(
+    ("version", "why"),
+    [
+        (1, "v1 is obsolete"),
+        (4, "supported versions are 2, 3"),
+        (0x03000000, "big-endian"),
+    ],
+)
+def test_unsupported_version(tmp_path, version, why):
+    path = write_gguf(tmp_path / "m.gguf", {"a": 1}, version=version)
+    with pytest.raises(GGUFError, match=f"unsupported GGUF version {version}.*{why}"):
+        read_metadata(path)
+
+
+def test_every_truncation_is_a_clear_error(tmp_path):
+    full = gguf_bytes(qwen_like_kv(n_plain=3, **{"f": 1.5, "ints": [1, 2], "nest": [["x"]]}))
+    path = tmp_path / "m.gguf"
+    for cut in range(len(full)):
+        path.write_bytes(full[:cut])
+        with pytest.raises(GGUFError, match=r"truncated|empty"):
+            read_metadata(path)
+    path.write_bytes(full)
+    assert read_metadata(path).model_name == "tiny qwen"
+
+
+def test_absurd_counts_fail_fast_without_allocating(tmp_path):
+    header = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1) + b"k"
+    path = tmp_path / "m.gguf"
+    path.write_bytes(header + struct.pack("<IIQ", 9, T_STRING, 2**60))
+    with pytest.raises(GGUFError, match="truncated"):
+        read_metadata(path)
+    path.write_bytes(header + struct.pack("<IIQ", 9, T_INT32, 2**60))
+    with pytest.raises(GGUFError, match="truncated"):
+        read_metadata(path)
+
+
+def test_unknown_value_type(tmp_path):
+    header = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1) + b"k"
+    path = tmp_path / "m.gguf"
+    path.write_bytes(header + struct.pack("<I", 99) + b"\0" * 16)
+    with pytest.raises(GGUFError, match="unknown value type 99"):
+        read_metadata(path)
+
+
+def test_empty_missing_and_directory(tmp_path):
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"")
+    with pytest.raises(GGUFError, match="empty"):
+        read_metadata(empty)
+    with pytest.raises(GGUFError, match="cannot read"):
+        read_metadata(tmp_path / "missing.gguf")
+    with pytest.raises(GGUFError, match="directory"):
+        read_metadata(tmp_path)
+
+
+def test_large_vocabulary_is_fast(tmp_path):
+    # Qwen2.5-Coder's shape: 151,936 tokens and as many merges, plus token types.
+    n = 151_936
+    kv = {
+        "tokenizer.ggml.tokens": [f"Ġtoken{i}" for i in range(n)],
+        "tokenizer.ggml.token_type": Typed(T_INT32, [1] * n, is_array=True),
+        "tokenizer.ggml.merges": [f"Ġ t{i}" for i in range(n)],
+    }
+    path = write_gguf(tmp_path / "big.gguf", kv)
+    start = time.perf_counter()
+    meta = read_metadata(path)
+    elapsed = time.perf_counter() - start
+    assert len(meta.tokens) == n and meta.tokens[-1] == f"Ġtoken{n - 1}"
+    assert elapsed < 1.0, f"reading 151k-token metadata took {elapsed:.2f}s"
