@@ -1,0 +1,22 @@
+"""Keep only the first line when the cursor's line already has code right of the cursor.
+
+In single-line mode the model is asked to finish one line, but a FIM model happily continues
+with the lines that follow (usually ones already in the document). Anything after the first
+newline is dropped, and so is trailing whitespace: it would sit between the answer and the text
+right of the cursor.
+
+Multi-line mode passes through: there the first line completes the cursor's line (or is empty
+when the cursor ends a block header) and the following lines are the body; how far they may
+go is ``block_scope``'s question.
+"""
+
+from __future__ import annotations
+
+from lsp_server.context.types import Context, Mode
+
+
+def apply(text: str, ctx: Context) -> str:
+    if ctx.mode is Mode.MULTI_LINE:
+        return text
+    # Mode.NONE never reaches the filters from the server; treat it as the most cautious mode.
+    return text.split("\n", 1)[0].rstrip()
