@@ -59,7 +59,7 @@ class Generation:
     generated_tokens: int
     prompt_ms: float
     generate_ms: float
-    finish: str  # "stop" (end token), "criteria" (should_stop), "length", "cancelled"
+    finish: str  # "stop" (end token), "criteria" (should_stop), "length"
 
 
 class Engine(Protocol):

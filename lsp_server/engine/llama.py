@@ -41,7 +41,7 @@ class LlamaEngine:
 
         self.name = os.path.basename(model_path)
         self.dialect = dialect
-        with _quiet_stderr(), _model_params(extra_buffers=_extra_buffers_safe()):
+        with _quiet_stderr(), model_params(extra_buffers=extra_buffers_safe()):
             self._llm = llama_cpp.Llama(
                 model_path=model_path,
                 n_ctx=n_ctx,
@@ -127,8 +127,8 @@ class LlamaEngine:
                     break
         finally:
             stream.close()
-        if finish == "cancelled" and not out:
-            raise Cancelled(cancel.reason)
+        if finish == "cancelled":
+            raise Cancelled(cancel.reason)  # partial text of a stale request is never shown
         end = time.perf_counter()
         return Generation(
             text=text,
@@ -141,7 +141,7 @@ class LlamaEngine:
         )
 
 
-def _extra_buffers_safe() -> bool:
+def extra_buffers_safe() -> bool:
     """Whether llama.cpp may repack weights into its "extra" CPU buffer types.
 
     On CPUs with AMX (Sapphire Rapids and later) a native build of llama.cpp repacks Q4_K weights
@@ -163,7 +163,7 @@ def _extra_buffers_safe() -> bool:
 
 
 @contextlib.contextmanager
-def _model_params(*, extra_buffers: bool):
+def model_params(*, extra_buffers: bool):
     """llama-cpp-python's Llama() does not expose ``use_extra_bufts``: set it on the defaults
     it reads, for the duration of one (single-threaded) model load."""
     import llama_cpp.llama_cpp as low  # the module Llama() reads its defaults from

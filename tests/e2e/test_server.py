@@ -79,7 +79,7 @@ async def test_single_line_mode_finishes_the_line_only(client: LanguageClient):
 @pytest.mark.asyncio(loop_scope="module")
 async def test_utf16_columns_after_emoji_and_cjk(client: LanguageClient):
     line = 'greeting = "😀 世界 😀"; size = len('
-    text = f"{line}\n"
+    text = f"{line})\n"
     uri = python_doc(client, "utf16.py", text)
     utf16_col = len(line.encode("utf-16-le")) // 2
     assert utf16_col == len(line) + 2  # each emoji is two UTF-16 units
@@ -127,8 +127,11 @@ async def test_cancel_request_mid_generation(client: LanguageClient):
             trigger_kind=types.InlineCompletionTriggerKind.Invoked
         ),
     )
-    future = client.protocol.send_request_async(
-        types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="cancel-me"
+    # pytest-lsp's send_request_async is a coroutine: schedule it so the request goes out now.
+    future = asyncio.ensure_future(
+        client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="cancel-me"
+        )
     )
     await asyncio.sleep(0.3)
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
