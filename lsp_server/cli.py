@@ -117,7 +117,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - started
     snapshot = Snapshot(text, offset, normalise(args.language, path), os.path.abspath(path))
     result = Completer(loaded.engine, settings).complete(snapshot, CancelToken())
-    print(result.text)
+    print(result.text, flush=True)
     print(
         f"[model {loaded.engine.name} loaded in {load_s:.1f}s; {result.stats()}]",
         file=sys.stderr,

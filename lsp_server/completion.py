@@ -14,10 +14,15 @@ from lsp_server.context.types import Context, Mode
 from lsp_server.context.window import Budget, build_context
 from lsp_server.engine.base import CancelToken, Engine, Generation, GenerationRequest
 from lsp_server.postprocess.pipeline import postprocess, should_stop
+from lsp_server.postprocess.suffix_repeat import repeats_neighbour
 from lsp_server.prompt.builder import build_fim_prompt
 from lsp_server.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Extra decodes allowed when the answer only repeats a neighbouring line. Each costs generation
+# time only: the prompt is still in the KV cache.
+MAX_REDECODES = 2
 
 
 @dataclass(frozen=True)
@@ -85,9 +90,30 @@ class Completer:
             temperature=self.settings.temperature,
             should_stop=lambda text: should_stop(text, ctx),
         )
-        generation = self.engine.generate(request, cancel)
-        text = postprocess(generation.text, ctx)
+        generation, text = self._decode(request, ctx, cancel)
         total_ms = (time.perf_counter() - started) * 1000
         result = Completion(text, generation.text, ctx.mode, generation, context_ms, total_ms)
         log.info("completion %s", result.stats())
         return result
+
+    def _decode(
+        self, request: GenerationRequest, ctx: Context, cancel: CancelToken
+    ) -> tuple[Generation, str]:
+        """Generate and filter; when the answer merely repeats the line below (or above) the
+        cursor — the small model "jumping ahead" — decode again with its first token forbidden,
+        so the next-best path gets its chance instead of the suggestion being dropped."""
+        banned: set[int] = set()
+        evaluated = 0
+        for _attempt in range(MAX_REDECODES + 1):
+            request.banned_first = frozenset(banned)
+            generation = self.engine.generate(request, cancel)
+            evaluated += generation.evaluated_tokens
+            text = postprocess(generation.text, ctx)
+            if text or not generation.tokens or not repeats_neighbour(generation.text, ctx):
+                break
+            first = generation.tokens[0]
+            if not self.engine.detokenize([first]).strip():
+                break  # a whitespace-only first token: forbidding it would not change the line
+            banned.add(first)
+        generation.evaluated_tokens = evaluated
+        return generation, text

@@ -200,7 +200,7 @@ async def completion(ls: InfillServer, params: types.CompletionParams) -> types.
         label=label,
         kind=types.CompletionItemKind.Text,
         detail="infill-lsp",
-        documentation=types.MarkupContent(kind=types.MarkupKind.PlainText, value=text),
+        documentation=text,  # a plain string: every client renders it
         text_edit=types.TextEdit(range=types.Range(start=pos, end=pos), new_text=text),
         insert_text_format=types.InsertTextFormat.PlainText,
         sort_text="0",

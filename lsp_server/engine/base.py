@@ -49,11 +49,15 @@ class GenerationRequest:
     # Called with the text generated so far after every token; True stops generation (the
     # answer is known to be complete, e.g. a newline in single-line mode).
     should_stop: Callable[[str], bool] = field(default=lambda _text: False)
+    # Token ids forbidden as the FIRST generated token: a re-decode after the filters rejected
+    # an answer (e.g. it repeated the line below the cursor) takes the next-best path instead.
+    banned_first: frozenset[int] = frozenset()
 
 
 @dataclass
 class Generation:
     text: str
+    tokens: list[int]  # the generated token ids (stop token excluded)
     prompt_tokens: int  # tokens in the prompt
     evaluated_tokens: int  # prompt tokens actually run through the model (the rest came from KV)
     generated_tokens: int
@@ -71,5 +75,7 @@ class Engine(Protocol):
     bos_id: int | None  # prepended to FIM prompts when the model's tokenizer wants one
 
     def tokenize(self, text: str) -> list[int]: ...
+
+    def detokenize(self, ids: list[int]) -> str: ...
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation: ...

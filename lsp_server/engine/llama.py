@@ -15,6 +15,8 @@ import logging
 import os
 import time
 
+import numpy as np
+
 from lsp_server.engine.base import Cancelled, CancelToken, Generation, GenerationRequest
 from lsp_server.prompt.fim import FimDialect
 
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 # Tokens per prompt-evaluation chunk: small enough that cancellation is felt within ~0.5 s on a
 # 2-core laptop, large enough that batched matrix products stay efficient.
 PROMPT_CHUNK = 64
+TOP_K = 40  # candidates kept when sampling with a temperature
 
 
 class LlamaEngine:
@@ -52,6 +55,8 @@ class LlamaEngine:
                 verbose=False,
             )
         self.n_ctx = self._llm.n_ctx()
+        self._n_vocab = self._llm.n_vocab()
+        self._rng = np.random.default_rng()
         self.bos_id = self._llm.token_bos() if self._llm._model.add_bos_token() else None
         self._stop_ids = set(dialect.stop_ids) | {self._llm.token_eos()}
 
@@ -80,17 +85,33 @@ class LlamaEngine:
         return prompt
 
     def _evaluate_prompt(self, prompt: list[int], cancel: CancelToken) -> int:
-        """Bring the KV cache to ``prompt[:-1]``; return how many tokens were evaluated."""
+        """Bring the KV cache to ``prompt`` (logits ready for the first new token); return how
+        many tokens were evaluated (the rest were reused from the previous request)."""
         llm = self._llm
         common = llm.longest_token_prefix(llm._input_ids.tolist(), prompt)
-        keep = min(common, len(prompt) - 1)
-        llm.n_tokens = keep  # eval() removes KV cells from n_tokens on
-        todo = prompt[keep:-1]
+        keep = min(common, len(prompt) - 1)  # the last token is re-run to refresh the logits
+        llm.n_tokens = keep  # eval() drops KV cells from n_tokens on
+        todo = prompt[keep:]
         for start in range(0, len(todo), PROMPT_CHUNK):
             cancel.check()
             llm.eval(todo[start : start + PROMPT_CHUNK])
-        # generate() will find prompt[:-1] cached and evaluate only the last token.
-        return len(todo) + 1
+        return len(todo)
+
+    def _next_token(self, request: GenerationRequest, step: int) -> int:
+        """Pick the next token from the logits of the last evaluated position.
+
+        Our own sampler rather than llama-cpp-python's: it lets a re-decode forbid the first
+        token of an answer the filters rejected (``banned_first``), and greedy is one argmax.
+        """
+        logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._n_vocab,))
+        if step == 0 and request.banned_first:
+            logits = logits.copy()
+            logits[list(request.banned_first)] = -np.inf
+        if request.temperature <= 0:
+            return int(np.argmax(logits))
+        top = np.argpartition(logits, -TOP_K)[-TOP_K:]
+        weights = np.exp((logits[top] - logits[top].max()) / request.temperature)
+        return int(self._rng.choice(top, p=weights / weights.sum()))
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         prompt = self._fit(request)
@@ -101,37 +122,23 @@ class LlamaEngine:
         out: list[int] = []
         text = ""
         finish = "length"
-        stream = self._llm.generate(
-            prompt,
-            temp=request.temperature,
-            top_k=40,
-            top_p=0.95,
-            min_p=0.05,
-            repeat_penalty=1.0,
-            reset=True,
-        )
-        try:
-            for token in stream:
-                if token in self._stop_ids:
-                    finish = "stop"
-                    break
-                out.append(token)
-                text = self.detokenize(out)
-                if request.should_stop(text):
-                    finish = "criteria"
-                    break
-                if len(out) >= request.max_tokens:
-                    break
-                if cancel.cancelled:
-                    finish = "cancelled"
-                    break
-        finally:
-            stream.close()
-        if finish == "cancelled":
-            raise Cancelled(cancel.reason)  # partial text of a stale request is never shown
+        while len(out) < request.max_tokens:
+            if cancel.cancelled:
+                raise Cancelled(cancel.reason)  # partial text of a stale request is never shown
+            token = self._next_token(request, len(out))
+            if token in self._stop_ids:
+                finish = "stop"
+                break
+            out.append(token)
+            text = self.detokenize(out)
+            if request.should_stop(text):
+                finish = "criteria"
+                break
+            self._llm.eval([token])  # only now: a stopped answer never pays for its last token
         end = time.perf_counter()
         return Generation(
             text=text,
+            tokens=out,
             prompt_tokens=len(prompt),
             evaluated_tokens=evaluated,
             generated_tokens=len(out),

@@ -25,18 +25,26 @@ def _first_line(lines: list[str], ctx: Context) -> tuple[int, str] | None:
     return None
 
 
-def apply(text: str, ctx: Context) -> str:
+def repeats_neighbour(text: str, ctx: Context) -> bool:
+    """Whether the answer's first non-blank line repeats the line below or above the cursor.
+
+    Also used by the completion stage to decide on a constrained re-decode.
+    """
     lines = text.split("\n")
     first = _first_line(lines, ctx)
     if first is None:
-        return text
+        return False
     index, line = first
     if index == 0:
         above_text = ctx.prefix[: len(ctx.prefix) - len(ctx.line_prefix)]
     else:
         above_text = ctx.prefix + "\n".join(lines[:index])
     candidate = line.strip()
-    for neighbour in (next_nonblank_suffix_line(ctx.suffix), last_nonblank_line(above_text)):
-        if neighbour is not None and neighbour.strip() == candidate:
-            return ""
-    return text
+    return any(
+        neighbour is not None and neighbour.strip() == candidate
+        for neighbour in (next_nonblank_suffix_line(ctx.suffix), last_nonblank_line(above_text))
+    )
+
+
+def apply(text: str, ctx: Context) -> str:
+    return "" if repeats_neighbour(text, ctx) else text

@@ -1,0 +1,75 @@
+"""The completion stage's constrained re-decode, with a scripted engine (the real model's part
+is covered end to end; here the decision logic is pinned down)."""
+
+from __future__ import annotations
+
+from lsp_server.completion import MAX_REDECODES, Completer, Snapshot
+from lsp_server.engine.base import CancelToken, Generation, GenerationRequest
+from lsp_server.prompt.fim import FimDialect
+from lsp_server.settings import Settings
+
+DIALECT = FimDialect("test", 1, 2, 3, frozenset({0}))
+
+
+class ScriptedEngine:
+    """Answers from a script keyed by the banned first tokens; tokens are characters."""
+
+    name = "scripted"
+    n_ctx = 4096
+    dialect = DIALECT
+    bos_id = None
+
+    def __init__(self, answers: dict[frozenset[int], str]) -> None:
+        self.answers = answers
+        self.requests: list[frozenset[int]] = []
+
+    def tokenize(self, text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    def detokenize(self, ids: list[int]) -> str:
+        return "".join(chr(i) for i in ids)
+
+    def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        self.requests.append(request.banned_first)
+        text = self.answers[request.banned_first]
+        return Generation(
+            text, self.tokenize(text), len(request.prompt), 5, len(text), 0, 0, "stop"
+        )
+
+
+DOC = "def area(w, h):\n    \n    return result\n"
+CURSOR = DOC.index("\n    \n") + 5
+
+
+def complete(engine: ScriptedEngine) -> str:
+    completer = Completer(engine, Settings())
+    return completer.complete(Snapshot(DOC, CURSOR, "python"), CancelToken()).text
+
+
+def test_answer_repeating_the_line_below_is_decoded_again_without_its_first_token():
+    engine = ScriptedEngine({frozenset(): "return result", frozenset({ord("r")}): "result = w * h"})
+    assert complete(engine) == "result = w * h"
+    assert engine.requests == [frozenset(), frozenset({ord("r")})]
+
+
+def test_good_first_answer_is_not_decoded_twice():
+    engine = ScriptedEngine({frozenset(): "result = w * h"})
+    assert complete(engine) == "result = w * h"
+    assert engine.requests == [frozenset()]
+
+
+def test_redecodes_are_bounded_and_end_in_no_suggestion():
+    class Stubborn(ScriptedEngine):
+        def generate(self, request, cancel):
+            self.answers[request.banned_first] = "return result"
+            return super().generate(request, cancel)
+
+    engine = Stubborn({})
+    assert complete(engine) == ""
+    assert len(engine.requests) == MAX_REDECODES + 1
+
+
+def test_rejection_for_other_reasons_does_not_redecode():
+    engine = ScriptedEngine({frozenset(): "   "})  # empty answer: nothing to steer away from
+    assert complete(engine) == ""
+    assert engine.requests == [frozenset()]
