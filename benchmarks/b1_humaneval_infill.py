@@ -231,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--log",
         type=Path,
-        default=RESULTS / "b1-server.log",
-        help="server stderr log (default: %(default)s)",
+        default=None,
+        help="server stderr log (default: next to --json as NAME.server.log, else "
+        "benchmarks/results/b1-server.log)",
     )
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds per request (default: %(default)s)"
@@ -254,7 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         # With --baseline-raw the two alternate task by task (never at the same time), so a
         # change in machine load hits both the same way.
         after = (lambda task: raw.run(task, len(tasks))) if raw is not None else None
-        rows, info = run_server(tasks, options, args.log, args.timeout, args.verbose, after)
+        log = args.log or (
+            args.json.with_suffix(".server.log") if args.json else RESULTS / "b1-server.log"
+        )
+        rows, info = run_server(tasks, options, log, args.timeout, args.verbose, after)
         runs.append(("infill-lsp server (LSP)", rows, info))
     elif raw is not None:
         for task in tasks:

@@ -98,7 +98,7 @@ async def load_model(ls: InfillServer) -> None:
         ls.state = "disabled"
         return
     ls.state, ls.message = "loading", ""
-    ls.completer = None
+    ls.completer = ls.loaded = None  # free the old model before the new one takes memory
     progress = await _progress_begin(ls, "infill-lsp: loading model")
     loop = asyncio.get_running_loop()
 
@@ -112,9 +112,13 @@ async def load_model(ls: InfillServer) -> None:
         loaded = await asyncio.wrap_future(
             ls.worker.submit(lambda: load_engine(ls.settings, report))
         )
-    except (ModelError, ValueError, OSError) as exc:
+    except (ModelError, ValueError, OSError) as exc:  # what a user can act on
         ls.state, ls.message = "error", str(exc)
         ls.tell(f"infill-lsp: {exc}")
+    except Exception as exc:  # a llama.cpp failure we did not foresee: still never stuck
+        log.exception("model load failed")
+        ls.state, ls.message = "error", f"model load failed: {exc}"
+        ls.tell(f"infill-lsp: {ls.message}")
     else:
         ls.loaded, ls.completer = loaded, Completer(loaded.engine, ls.settings)
         ls.state, ls.message = "ready", loaded.engine.name

@@ -16,6 +16,7 @@ from lsp_server.postprocess import (
     block_scope,
     chat_tail,
     empty,
+    indentation,
     repetition,
     single_line,
     suffix_overlap,
@@ -32,8 +33,9 @@ Filter = Callable[[str, Context], str]
 
 # Order matters:
 # - chat_tail first: markers and leaked special tokens can sit on any line, even the first.
-# - single_line / trim_space shape the cursor's line before anything compares it with the
-#   document.
+# - single_line / trim_space / indentation shape the cursor's line before anything compares it
+#   with the document (indentation before block_scope: a doubled indentation would otherwise
+#   be measured as the block's depth).
 # - block_scope, then repetition: the answer is cut to the cursor's block before looking for
 #   loops, so a loop in the next function does not count.
 # - suffix_overlap before suffix_repeat: an answer "body + the return line below" must lose its
@@ -44,6 +46,7 @@ FILTERS: list[Filter] = [
     chat_tail.apply,
     single_line.apply,
     trim_space.apply,
+    indentation.apply,
     block_scope.apply,
     repetition.apply,
     suffix_overlap.apply,

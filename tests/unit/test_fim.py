@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lsp_server.prompt.fim import SUPPORTED_DIALECTS, FimDialect, describe_supported, detect_dialect
+from tests.helpers.gguf_writer import QWEN_SPECIALS
 
 
 def vocab(*specials: str, n_plain: int = 10) -> list[str]:
@@ -17,17 +18,7 @@ def ids(tokens: list[str], *texts: str) -> set[int]:
 
 
 def test_qwen():
-    tokens = vocab(
-        "<|endoftext|>",
-        "<|im_start|>",
-        "<|im_end|>",
-        "<|fim_prefix|>",
-        "<|fim_middle|>",
-        "<|fim_suffix|>",
-        "<|fim_pad|>",
-        "<|repo_name|>",
-        "<|file_sep|>",
-    )
+    tokens = vocab(*QWEN_SPECIALS)
     d = detect_dialect(tokens, eos_id=tokens.index("<|im_end|>"))
     assert d is not None and d.name == "qwen"
     assert (d.prefix_id, d.suffix_id, d.middle_id) == (13, 15, 14)

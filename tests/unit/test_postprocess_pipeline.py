@@ -17,6 +17,7 @@ def test_filter_order() -> None:
         "chat_tail",
         "single_line",
         "trim_space",
+        "indentation",
         "block_scope",
         "repetition",
         "suffix_overlap",
