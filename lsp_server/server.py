@@ -145,28 +145,32 @@ async def _progress_begin(ls: InfillServer, title: str) -> str | None:
 async def _complete(ls: InfillServer, uri: str, position: types.Position) -> str:
     """Shared by inline completion and the completion fallback: the insert text or ""."""
     ls.totals["requests"] += 1
+    number = ls.totals["requests"]  # `last` says which request it describes (B2 replays)
     if ls.completer is None or not ls.settings.enable:
+        ls.last = {"request": number, "finish": "skipped", "reason": ls.state}
         return ""  # still loading (or failed: the user was told once) -> empty, quickly
     located = locate(ls.workspace.text_documents.get(uri), position, ls.settings)
     if isinstance(located, str):
+        ls.last = {"request": number, "finish": "skipped", "reason": located}
         ls.log(f"no completion for {uri}: {located}")
         return ""
     completer = ls.completer
     try:
         result = await ls.worker.run(uri, lambda token: completer.complete(located.snapshot, token))
-    except Cancelled:
+    except Cancelled as exc:
+        ls.last = {"request": number, "finish": "cancelled", "reason": str(exc)}
         return ""
     except Exception as exc:  # the server never dies on a request
         log.exception("completion failed")
         ls.log(f"completion failed: {exc}", types.MessageType.Error)
         return ""
-    _record(ls, result)
+    _record(ls, number, result)
     return result.text.replace("\n", "\r\n") if located.crlf else result.text
 
 
-def _record(ls: InfillServer, result: Completion) -> None:
+def _record(ls: InfillServer, number: int, result: Completion) -> None:
     stats = result.stats()
-    ls.last = stats
+    ls.last = {"request": number, **stats}
     if result.generation is not None:
         ls.totals["modelCalls"] += 1
         ls.totals["evaluatedTokens"] += result.generation.evaluated_tokens

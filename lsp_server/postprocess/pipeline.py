@@ -71,6 +71,7 @@ def postprocess(raw: str, ctx: Context) -> str:
             log.exception("postprocess filter %s failed; suggestion dropped", filter_name(apply))
             return ""
         if not text:
+            log.info("suggestion dropped by %s", filter_name(apply))
             return ""
     return text
 
