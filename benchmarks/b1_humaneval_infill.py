@@ -207,7 +207,7 @@ class RawRunner:
         _progress("raw", self.rows, total)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.b1_humaneval_infill", description=__doc__.split("\n\n")[0]
     )
@@ -239,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         "--timeout", type=float, default=300.0, help="seconds per request (default: %(default)s)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="one stderr line per task")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     tasks = list(all_tasks() if args.full else quick_tasks())
     if args.limit > 0:

@@ -21,13 +21,14 @@ EXIT_FAILED = 1
 def _progress_bar(label: str):
     """A stderr progress bar for joining the embedded model (~0.5 GB, a few seconds)."""
     state = {"last": -1}
+    step = 1 if sys.stderr.isatty() else 10  # a log file gets a line per 10%, not per 1%
 
     def report(done: int, total: int) -> None:
         pct = int(done * 100 / total) if total else 100
-        if pct != state["last"]:
+        if pct != state["last"] and (pct % step == 0 or pct == 100):
             state["last"] = pct
             bar = "#" * (pct // 4)
-            end = "\n" if pct >= 100 else ""
+            end = "\n" if pct >= 100 or step > 1 else ""
             print(f"\r{label} [{bar:<25}] {pct:3d}%", end=end, file=sys.stderr, flush=True)
 
     return report
