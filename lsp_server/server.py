@@ -17,6 +17,7 @@ from lsp_server.engine.worker import ModelWorker
 from lsp_server.loader import LoadedModel, load_engine, needs_reload
 from lsp_server.model.resolve import ModelError
 from lsp_server.settings import Settings, merge, to_wire
+from lsp_server.typing_cache import TypingCache
 
 log = logging.getLogger("infill-lsp")
 
@@ -35,7 +36,14 @@ class InfillServer(LanguageServer):
         self.state = "starting"  # starting | loading | ready | error | disabled
         self.message = ""
         self.last: dict[str, object] = {}
-        self.totals = {"requests": 0, "modelCalls": 0, "evaluatedTokens": 0, "promptTokens": 0}
+        self.cache = TypingCache()
+        self.totals = {
+            "requests": 0,
+            "cacheHits": 0,
+            "modelCalls": 0,
+            "evaluatedTokens": 0,
+            "promptTokens": 0,
+        }
         self._load_task: asyncio.Task | None = None
 
     # -- messages -------------------------------------------------------------------------
@@ -54,6 +62,8 @@ class InfillServer(LanguageServer):
         for error in errors:
             self.tell(f"infill-lsp {origin}: {error}", types.MessageType.Warning)
         reload = needs_reload(self.settings, new)
+        if new != self.settings:
+            self.cache.clear()  # suggestions made under other settings are not reused
         self.settings = new
         if self.completer is not None:
             self.completer.settings = new
@@ -154,9 +164,15 @@ async def _complete(ls: InfillServer, uri: str, position: types.Position) -> str
         ls.last = {"request": number, "finish": "skipped", "reason": located}
         ls.log(f"no completion for {uri}: {located}")
         return ""
+    snapshot = located.snapshot
+    hit = ls.cache.lookup(uri, snapshot.text, snapshot.offset)
+    if hit is not None:  # the user is typing through the suggestion on screen
+        ls.totals["cacheHits"] += 1
+        ls.last = {"request": number, "finish": "cache"}
+        return hit.replace("\n", "\r\n") if located.crlf else hit
     completer = ls.completer
     try:
-        result = await ls.worker.run(uri, lambda token: completer.complete(located.snapshot, token))
+        result = await ls.worker.run(uri, lambda token: completer.complete(snapshot, token))
     except Cancelled as exc:
         ls.last = {"request": number, "finish": "cancelled", "reason": str(exc)}
         return ""
@@ -165,6 +181,7 @@ async def _complete(ls: InfillServer, uri: str, position: types.Position) -> str
         ls.log(f"completion failed: {exc}", types.MessageType.Error)
         return ""
     _record(ls, number, result)
+    ls.cache.remember(uri, snapshot.text, snapshot.offset, result.text)
     return result.text.replace("\n", "\r\n") if located.crlf else result.text
 
 

@@ -57,14 +57,41 @@ async def test_inline_completion_on_python_example_parses(client: LanguageClient
     assert st["last"]["evaluatedTokens"] <= st["last"]["promptTokens"]
 
 
+def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+
+
 @pytest.mark.asyncio(loop_scope="module")
-async def test_kv_prefix_is_reused_on_repeat_request(client: LanguageClient):
-    text = "def add(a, b):\n    \n"
+async def test_kv_prefix_is_reused_when_only_the_suffix_changes(client: LanguageClient):
+    text = "def add(a, b):\n    \n\n\n# the end of the file\n"
     uri = python_doc(client, "add.py", text)
     await inline(client, uri, 1, 4)
+    change(client, uri, 2, text.replace("the end", "end"))
     await inline(client, uri, 1, 4)
     last = (await status(client))["last"]
-    assert last["promptTokens"] > 5 and last["evaluatedTokens"] <= 2, last
+    assert last["promptTokens"] > 10
+    # Only the tokens after the longest common prefix (the changed suffix) are evaluated again.
+    assert last["evaluatedTokens"] < last["promptTokens"] - 5, last
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_typing_through_the_suggestion_is_served_without_the_model(client: LanguageClient):
+    text = "def is_odd(n):\n    \n"
+    uri = python_doc(client, "odd.py", text)
+    suggestion = await inline(client, uri, 1, 4)
+    assert len(suggestion) > 2 and "\n" not in suggestion[:2]
+    calls = (await status(client))["totals"]["modelCalls"]
+    typed = suggestion[:2]
+    change(client, uri, 2, text.replace("    \n", "    " + typed + "\n", 1))
+    rest = await inline(client, uri, 1, 4 + len(typed))
+    st = await status(client)
+    assert rest == suggestion[2:]
+    assert st["last"]["finish"] == "cache" and st["totals"]["modelCalls"] == calls
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -1,0 +1,58 @@
+"""Typing-through: while the user types what the suggestion on screen says, answer from here.
+
+An entry remembers the document around the cursor when a suggestion was served. A later request
+whose text after the cursor is unchanged, and whose text before the cursor is the old one plus
+characters that begin the suggestion, gets the rest of the suggestion without a model call. Any
+other edit (anywhere in the document) makes the entry miss, so nothing stale is shown.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+MAX_ENTRIES = 100
+
+
+@dataclass(frozen=True)
+class Entry:
+    before: str  # document text before the cursor when the suggestion was served
+    after: str  # document text after the cursor then
+    suggestion: str
+
+
+class TypingCache:
+    """A small LRU over (document, cursor context) -> served suggestion."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._entries: OrderedDict[tuple[str, int], Entry] = OrderedDict()
+        self._max = max_entries
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def remember(self, uri: str, text: str, offset: int, suggestion: str) -> None:
+        if not suggestion:
+            return
+        key = (uri, offset)
+        self._entries[key] = Entry(text[:offset], text[offset:], suggestion)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+    def lookup(self, uri: str, text: str, offset: int) -> str | None:
+        """The rest of a served suggestion the user is typing through, or None."""
+        after = text[offset:]
+        for (entry_uri, entry_offset), entry in reversed(self._entries.items()):
+            if entry_uri != uri or entry_offset > offset:
+                continue
+            typed = text[entry_offset:offset]
+            if (
+                len(typed) < len(entry.suggestion)
+                and entry.suggestion.startswith(typed)
+                and after == entry.after
+                and text[:entry_offset] == entry.before
+            ):
+                self._entries.move_to_end((entry_uri, entry_offset))
+                return entry.suggestion[len(typed) :]
+        return None
