@@ -44,7 +44,7 @@ class InfillServer(LanguageServer):
             "evaluatedTokens": 0,
             "promptTokens": 0,
         }
-        self._load_task: asyncio.Task | None = None
+        self._load_task: asyncio.Task | None = None  # held so the task is not collected
 
     # -- messages -------------------------------------------------------------------------
     def log(self, message: str, level: types.MessageType = types.MessageType.Log) -> None:

@@ -16,8 +16,10 @@ MAX_ENTRIES = 100
 
 @dataclass(frozen=True)
 class Entry:
-    before: str  # document text before the cursor when the suggestion was served
-    after: str  # document text after the cursor then
+    # Hashes, not copies, of the document around the cursor when the suggestion was served:
+    # 100 entries of a 2 MB file would otherwise hold hundreds of MB.
+    before: int  # hash of the text before the cursor
+    after: int  # hash of the text after the cursor
     suggestion: str
 
 
@@ -35,14 +37,14 @@ class TypingCache:
         if not suggestion:
             return
         key = (uri, offset)
-        self._entries[key] = Entry(text[:offset], text[offset:], suggestion)
+        self._entries[key] = Entry(hash(text[:offset]), hash(text[offset:]), suggestion)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
     def lookup(self, uri: str, text: str, offset: int) -> str | None:
         """The rest of a served suggestion the user is typing through, or None."""
-        after = text[offset:]
+        after = hash(text[offset:])
         for (entry_uri, entry_offset), entry in reversed(self._entries.items()):
             if entry_uri != uri or entry_offset > offset:
                 continue
@@ -51,7 +53,7 @@ class TypingCache:
                 len(typed) < len(entry.suggestion)
                 and entry.suggestion.startswith(typed)
                 and after == entry.after
-                and text[:entry_offset] == entry.before
+                and hash(text[:entry_offset]) == entry.before
             ):
                 self._entries.move_to_end((entry_uri, entry_offset))
                 return entry.suggestion[len(typed) :]
