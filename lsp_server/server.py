@@ -217,6 +217,8 @@ async def inline_completion(
 async def completion(ls: InfillServer, params: types.CompletionParams) -> types.CompletionList:
     """Fallback for clients without inline completion: the infill as one completion item."""
     uri, pos = params.text_document.uri, params.position
+    if not _fallback_wanted(ls):
+        return types.CompletionList(is_incomplete=False, items=[])
     text = await _complete(ls, uri, pos)
     if not text:
         return types.CompletionList(is_incomplete=True, items=[])
@@ -232,6 +234,14 @@ async def completion(ls: InfillServer, params: types.CompletionParams) -> types.
         filter_text=label,
     )
     return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def _fallback_wanted(ls: InfillServer) -> bool:
+    mode = ls.settings.completion_fallback
+    if mode != "auto":
+        return mode == "always"
+    text_caps = ls.client_capabilities.text_document
+    return text_caps is None or text_caps.inline_completion is None
 
 
 @server.feature(STATUS_METHOD)

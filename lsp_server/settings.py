@@ -50,10 +50,16 @@ class Settings:
     temperature: float = 0.0  # 0 = greedy (deterministic suggestions)
     disabled_languages: tuple[str, ...] = field(default_factory=tuple)
     max_file_bytes: int = 2_000_000  # bigger documents get no suggestion (and no parse cost)
+    # textDocument/completion answers with the infill: "auto" = only for clients that do not
+    # support inline completion (VS Code asks for both on most keystrokes: answering both would
+    # run the model twice and make the two requests cancel each other).
+    completion_fallback: str = "auto"
 
     def effective_threads(self) -> int:
         return self.n_threads if self.n_threads > 0 else _physical_cores()
 
+
+_CHOICES: dict[str, tuple[str, ...]] = {"completion_fallback": ("auto", "always", "never")}
 
 _BOUNDS: dict[str, tuple[float, float]] = {
     "n_gpu_layers": (-1, 10_000),
@@ -95,6 +101,8 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
             return ""
         if not isinstance(value, str):
             raise ValueError("expected a string")
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise ValueError("expected one of " + ", ".join(_CHOICES[name]))
         return os.path.expanduser(value) if name == "model_path" and value else value
     else:  # tuple[str, ...]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -120,11 +120,20 @@ async def test_utf16_columns_after_emoji_and_cjk(client: LanguageClient):
 async def test_completion_fallback_returns_one_item_with_text_edit(client: LanguageClient):
     text = "def square(x):\n    return x * \n"
     uri = python_doc(client, "fallback.py", text)
-    result = await client.text_document_completion_async(
-        types.CompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=1, character=15),
-        )
+    params = types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=1, character=15),
+    )
+    # This client supports inline completion: by default ("auto") the fallback stays quiet, so
+    # the model does not run twice per keystroke.
+    quiet = await client.text_document_completion_async(params)
+    assert len(quiet.items) == 0
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"infill": {"completionFallback": "always"}})
+    )
+    result = await client.text_document_completion_async(params)
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"infill": {"completionFallback": "auto"}})
     )
     assert isinstance(result, types.CompletionList) and len(result.items) == 1
     item = result.items[0]

@@ -50,3 +50,11 @@ def test_to_wire_round_trips():
     s, _ = merge(Settings(), {"maxTokens": 64, "disabledLanguages": ["go"]})
     again, errors = merge(Settings(), to_wire(s))
     assert errors == [] and again == s
+
+
+def test_choice_settings_are_validated():
+    s, errors = merge(Settings(), {"completionFallback": "always"})
+    assert errors == [] and s.completion_fallback == "always"
+    s, errors = merge(s, {"completionFallback": "sometimes"})
+    assert s.completion_fallback == "always"
+    assert "expected one of auto, always, never" in errors[0]
