@@ -82,17 +82,25 @@ def open_doc(client: LanguageClient, uri: str, text: str, language: str = "pytho
     )
 
 
+def inline_params(uri: str, line: int, character: int) -> types.InlineCompletionParams:
+    return types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Invoked
+        ),
+    )
+
+
+def configure(client: LanguageClient, **settings: Any) -> None:
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"infill": settings})
+    )
+
+
 async def inline(client: LanguageClient, uri: str, line: int, character: int) -> str:
     """Insert text of the first inline item, or "" when the server offered none."""
-    result = await client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Invoked
-            ),
-        )
-    )
+    result = await client.text_document_inline_completion_async(inline_params(uri, line, character))
     items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
     if not items:
         return ""

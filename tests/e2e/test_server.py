@@ -11,7 +11,16 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from lsp_server.syntax.tree import syntax_errors
-from tests.e2e.lsp import config, initialize, inline, open_doc, status, wait_state
+from tests.e2e.lsp import (
+    config,
+    configure,
+    initialize,
+    inline,
+    inline_params,
+    open_doc,
+    status,
+    wait_state,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
@@ -128,13 +137,9 @@ async def test_completion_fallback_returns_one_item_with_text_edit(client: Langu
     # the model does not run twice per keystroke.
     quiet = await client.text_document_completion_async(params)
     assert len(quiet.items) == 0
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"infill": {"completionFallback": "always"}})
-    )
+    configure(client, completionFallback="always")
     result = await client.text_document_completion_async(params)
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"infill": {"completionFallback": "auto"}})
-    )
+    configure(client, completionFallback="auto")
     assert isinstance(result, types.CompletionList) and len(result.items) == 1
     item = result.items[0]
     assert item.text_edit.range.start == types.Position(line=1, character=15)
@@ -156,13 +161,7 @@ async def test_newer_request_for_same_document_supersedes_older(client: Language
 async def test_cancel_request_mid_generation(client: LanguageClient):
     text = "def bubble_sort(items):\n    \n"
     uri = python_doc(client, "cancel.py", text)
-    params = types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri),
-        position=types.Position(line=1, character=4),
-        context=types.InlineCompletionContext(
-            trigger_kind=types.InlineCompletionTriggerKind.Invoked
-        ),
-    )
+    params = inline_params(uri, 1, 4)
     # pytest-lsp's send_request_async is a coroutine: schedule it so the request goes out now.
     future = asyncio.ensure_future(
         client.protocol.send_request_async(
@@ -199,9 +198,7 @@ async def test_bad_inputs_get_empty_answers_and_server_keeps_serving(client: Lan
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_invalid_settings_are_reported_and_defaults_kept(client: LanguageClient):
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"infill": {"prefixTokens": "many"}})
-    )
+    configure(client, prefixTokens="many")
     for _ in range(50):
         if client.messages:
             break
