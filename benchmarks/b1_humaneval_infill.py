@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.b1_report import Row, print_table, score, summarize
+from benchmarks.common import REPO, RESULTS, parse_sets
 from benchmarks.humaneval_tasks import (
     InfillTask,
     all_tasks,
@@ -37,23 +38,7 @@ from benchmarks.humaneval_tasks import (
 )
 from benchmarks.lsp_client import SERVER_CMD, LspClient
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results"
 PROGRESS_EVERY = 20
-
-
-def _parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """--set key=value (camelCase wire names); values parsed as JSON when they are JSON."""
-    settings: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value
-    return settings
 
 
 def _progress(run: str, rows: list[Row], total: int) -> None:
@@ -248,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = list(all_tasks() if args.full else quick_tasks())
     if args.limit > 0:
         tasks = tasks[: args.limit]
-    options = _parse_sets(args.set)
+    options = parse_sets(args.set)
     if args.model:
         options["modelPath"] = args.model
     by_index = {t.index: t for t in tasks}

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from benchmarks.common import median, p95
 from benchmarks.humaneval_tasks import InfillTask, filled_line, first_line, passes
 
 REFERENCE_RAW = ("raw naive PSM (BENCHMARKS.md ref.)", 80, 207)  # 38.6% EM, reference machine
@@ -49,16 +50,6 @@ def score(rows: list[Row], tasks: dict[int, InfillTask]) -> None:
             row.passed = ok
 
 
-def _median(values: list[int | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return statistics.median(present) if present else None
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def summarize(name: str, rows: list[Row]) -> dict[str, Any]:
     n = len(rows)
     latencies = [r.latency_ms for r in rows]
@@ -74,9 +65,9 @@ def summarize(name: str, rows: list[Row]) -> dict[str, Any]:
         "noSuggestion": sum(not first_line(r.got).strip() for r in rows),
         "timeouts": modes.get("timeout", 0),
         "p50Ms": round(statistics.median(latencies), 0) if n else None,
-        "p95Ms": round(_p95(latencies), 0) if n else None,
-        "medianPromptTokens": _median([r.prompt_tokens for r in rows]),
-        "medianEvaluatedTokens": _median([r.evaluated_tokens for r in rows]),
+        "p95Ms": round(p95(latencies), 0) if n else None,
+        "medianPromptTokens": median([r.prompt_tokens for r in rows]),
+        "medianEvaluatedTokens": median([r.evaluated_tokens for r in rows]),
         "modes": modes,
     }
 

@@ -33,6 +33,7 @@ class Snapshot:
     offset: int
     language: str  # normalised grammar name or ""
     path: str = ""
+    anchor: int | None = None  # see context.anchor; None: the cursor's line start
 
 
 @dataclass
@@ -72,7 +73,9 @@ class Completer:
         def count(text: str) -> int:
             return len(self.engine.tokenize(text))
 
-        return build_context(doc.text, doc.offset, doc.language, count, budget, doc.path)
+        return build_context(
+            doc.text, doc.offset, doc.language, count, budget, doc.path, doc.anchor
+        )
 
     def complete(self, doc: Snapshot, cancel: CancelToken) -> Completion:
         started = time.perf_counter()
@@ -89,6 +92,7 @@ class Completer:
             max_tokens=self.settings.max_tokens_single_line if single else self.settings.max_tokens,
             temperature=self.settings.temperature,
             should_stop=lambda text: should_stop(text, ctx),
+            max_time_ms=self.settings.max_time_ms,
         )
         generation, text = self._decode(request, ctx, cancel)
         total_ms = (time.perf_counter() - started) * 1000
@@ -108,7 +112,7 @@ class Completer:
             request.banned_first = frozenset(banned)
             generation = self.engine.generate(request, cancel)
             evaluated += generation.evaluated_tokens
-            text = postprocess(generation.text, ctx)
+            text = postprocess(_complete_part(generation), ctx)
             if text or not generation.tokens or not repeats_neighbour(generation.text, ctx):
                 break
             first = generation.tokens[0]
@@ -117,3 +121,13 @@ class Completer:
             banned.add(first)
         generation.evaluated_tokens = evaluated
         return generation, text
+
+
+def _complete_part(generation: Generation) -> str:
+    """What of an answer may be shown: a generation cut by the time cap keeps its whole lines
+    (a half-written last line would be wrong code); a single cut line is kept as it is, the
+    start of what the model would have written."""
+    text = generation.text
+    if generation.finish == "time" and "\n" in text.strip("\n"):
+        return text[: text.rstrip("\n").rfind("\n") + 1]
+    return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 
@@ -10,7 +11,8 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_server import __version__
-from lsp_server.completion import Completer, Completion
+from lsp_server.completion import Completer, Completion, Snapshot
+from lsp_server.context.anchor import AnchorMemory
 from lsp_server.documents import locate
 from lsp_server.engine.base import Cancelled
 from lsp_server.engine.worker import ModelWorker
@@ -37,14 +39,17 @@ class InfillServer(LanguageServer):
         self.message = ""
         self.last: dict[str, object] = {}
         self.cache = TypingCache()
+        self.anchors = AnchorMemory()
         self.totals = {
             "requests": 0,
             "cacheHits": 0,
             "modelCalls": 0,
             "evaluatedTokens": 0,
             "promptTokens": 0,
+            "prefetches": 0,  # prefetch generations that ran to the end
         }
         self._load_task: asyncio.Task | None = None  # held so the task is not collected
+        self._background: set[asyncio.Task] = set()  # prefetch tasks, held until done
 
     # -- messages -------------------------------------------------------------------------
     def log(self, message: str, level: types.MessageType = types.MessageType.Log) -> None:
@@ -170,6 +175,9 @@ async def _complete(ls: InfillServer, uri: str, position: types.Position) -> str
         ls.totals["cacheHits"] += 1
         ls.last = {"request": number, "finish": "cache"}
         return hit.replace("\n", "\r\n") if located.crlf else hit
+    snapshot = dataclasses.replace(
+        snapshot, anchor=ls.anchors.anchor(uri, snapshot.text, snapshot.offset)
+    )
     completer = ls.completer
     try:
         result = await ls.worker.run(uri, lambda token: completer.complete(snapshot, token))
@@ -182,7 +190,33 @@ async def _complete(ls: InfillServer, uri: str, position: types.Position) -> str
         return ""
     _record(ls, number, result)
     ls.cache.remember(uri, snapshot.text, snapshot.offset, result.text)
+    if result.text and ls.settings.prefetch:
+        task = asyncio.ensure_future(_prefetch(ls, uri, snapshot, result.text))
+        ls._background.add(task)
+        task.add_done_callback(ls._background.discard)
     return result.text.replace("\n", "\r\n") if located.crlf else result.text
+
+
+async def _prefetch(ls: InfillServer, uri: str, served: Snapshot, suggestion: str) -> None:
+    """In idle time, compute the suggestion that follows the served one's acceptance and put
+    it in the typing cache. Runs under the document's key on the worker, so the next request
+    for the document (any keystroke) cancels it. The prompt is the served one plus the
+    suggestion, which the KV cache already holds: it costs generation only."""
+    completer = ls.completer
+    if completer is None:
+        return
+    offset = served.offset + len(suggestion)
+    text = served.text[: served.offset] + suggestion + served.text[served.offset :]
+    ahead = dataclasses.replace(served, text=text, offset=offset, anchor=served.anchor)
+    try:
+        result = await ls.worker.run(uri, lambda token: completer.complete(ahead, token))
+    except Cancelled:
+        return
+    except Exception:
+        log.exception("prefetch failed")
+        return
+    ls.totals["prefetches"] += 1
+    ls.cache.remember(uri, text, offset, result.text, empty_ok=True)
 
 
 def _record(ls: InfillServer, number: int, result: Completion) -> None:

@@ -47,6 +47,12 @@ class Settings:
     suffix_tokens: int = 500  # token budget of the text after the cursor
     max_tokens: int = 128  # cap on generated tokens for a multi-line answer
     max_tokens_single_line: int = 48  # cap on generated tokens for a single-line answer
+    # Time cap on generation (after the prompt is evaluated): a slow machine gets a shorter
+    # suggestion (whole lines only in multi-line mode) rather than a late one. 0 = no cap.
+    max_time_ms: int = 1500
+    # After serving a suggestion, compute in idle time what follows its acceptance (cancelled
+    # by the next keystroke), so accepting it shows the next suggestion at once.
+    prefetch: bool = True
     temperature: float = 0.0  # 0 = greedy (deterministic suggestions)
     disabled_languages: tuple[str, ...] = field(default_factory=tuple)
     max_file_bytes: int = 2_000_000  # bigger documents get no suggestion (and no parse cost)
@@ -69,6 +75,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "suffix_tokens": (0, 100_000),
     "max_tokens": (1, 4096),
     "max_tokens_single_line": (1, 1024),
+    "max_time_ms": (0, 600_000),
     "temperature": (0.0, 2.0),
     "max_file_bytes": (1_000, 1_000_000_000),
 }

@@ -33,8 +33,12 @@ class TypingCache:
     def clear(self) -> None:
         self._entries.clear()
 
-    def remember(self, uri: str, text: str, offset: int, suggestion: str) -> None:
-        if not suggestion:
+    def remember(
+        self, uri: str, text: str, offset: int, suggestion: str, *, empty_ok: bool = False
+    ) -> None:
+        """``empty_ok``: remember that there is nothing to suggest here (a prefetch that found
+        nothing after a suggestion: accepting it then answers at once, with nothing)."""
+        if not suggestion and not empty_ok:
             return
         key = (uri, offset)
         self._entries[key] = Entry(hash(text[:offset]), hash(text[offset:]), suggestion)
@@ -50,7 +54,7 @@ class TypingCache:
                 continue
             typed = text[entry_offset:offset]
             if (
-                len(typed) < len(entry.suggestion)
+                (not typed or len(typed) < len(entry.suggestion))
                 and entry.suggestion.startswith(typed)
                 and after == entry.after
                 and hash(text[:entry_offset]) == entry.before

@@ -33,6 +33,18 @@ class Context:
     mode: Mode = Mode.MULTI_LINE
     path: str = ""  # file path or URI, for prompts that name the file
     extra: tuple[str, ...] = field(default_factory=tuple)  # cross-file snippets (repo context)
+    # How many characters at the end of ``prefix`` (from the anchor to the cursor) the prompt
+    # places after the middle marker, as the start of the answer (see ``context.anchor``).
+    head: int = 0
+
+    @property
+    def above(self) -> str:
+        """``prefix`` without its head: what goes between the prefix and suffix markers."""
+        return self.prefix[: len(self.prefix) - self.head]
+
+    @property
+    def head_text(self) -> str:
+        return self.prefix[len(self.prefix) - self.head :]
 
     @property
     def line_prefix(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lsp_server.context.anchor import line_start
 from lsp_server.context.mode import decide_mode
 from lsp_server.context.types import Context
 from lsp_server.syntax import tree as syntax
@@ -76,25 +77,39 @@ def build_context(
     count: CountTokens,
     budget: Budget = Budget(),
     path: str = "",
+    anchor: int | None = None,
 ) -> Context:
-    """The model's view of ``text`` with the cursor at character ``offset``."""
+    """The model's view of ``text`` with the cursor at character ``offset``.
+
+    ``anchor`` (a line start at or above the cursor, see ``context.anchor``): the text from it to
+    the cursor becomes the context's ``head``, and the prefix window is measured from the anchor,
+    so it does not slide while the user types below it. Default: the cursor's line start.
+    """
     offset = max(0, min(offset, len(text)))
-    before, after = text[:offset], text[offset:]
+    start = line_start(text, offset)
+    if anchor is None or not 0 <= anchor <= start or (anchor and text[anchor - 1] != "\n"):
+        anchor = start
+    before, after = text[:anchor], text[offset:]
     above = before.split("\n")
-    line_prefix = above.pop()
+    above.pop()  # "" -- the anchor is a line start
+    head_lines = text[anchor:offset].split("\n")
+    line_prefix = head_lines[-1]
+    head = "".join(line[:MAX_LINE_CHARS] + "\n" for line in head_lines[:-1])
+    head += line_prefix[-MAX_LINE_CHARS:]
     below = after.split("\n")
     line_suffix = below.pop(0)
 
-    current_cost = count(line_prefix[-MAX_LINE_CHARS:])
-    prefix_budget = max(0, budget.prefix_tokens - current_cost)
-    n_above = _take_lines(above[::-1], prefix_budget, count)
+    # The window above the anchor gets the whole prefix budget (the head, at most a few lines,
+    # comes on top); it depends only on text above the anchor, so it is the same on every
+    # keystroke while the anchor stays.
+    n_above = _take_lines(above[::-1], budget.prefix_tokens, count)
     first_kept = len(above) - n_above
     kept_above = above[first_kept:]
 
     pinned: list[str] = []
     if first_kept > 0:
         pinned_budget = int(budget.prefix_tokens * PINNED_SHARE)
-        candidates = _pinned_lines(text, language, offset, first_kept)
+        candidates = _pinned_lines(text, language, anchor, first_kept)
         n_pinned = _take_lines([above[i] for i in candidates], pinned_budget, count)
         pinned = [above[i] for i in candidates[:n_pinned]]
         # Pinned lines are paid for by dropping the oldest lines of the window.
@@ -106,7 +121,7 @@ def build_context(
     kept_below = below[: _take_lines(below, suffix_budget, count)]
 
     prefix_lines = pinned + [line[:MAX_LINE_CHARS] for line in kept_above]
-    prefix = "".join(line + "\n" for line in prefix_lines) + line_prefix[-MAX_LINE_CHARS:]
+    prefix = "".join(line + "\n" for line in prefix_lines) + head
     suffix = line_suffix[:MAX_LINE_CHARS] + "".join(
         "\n" + line[:MAX_LINE_CHARS] for line in kept_below
     )
@@ -116,4 +131,5 @@ def build_context(
         language=language,
         mode=decide_mode(line_prefix, line_suffix),
         path=path,
+        head=len(head),
     )

@@ -52,6 +52,9 @@ class GenerationRequest:
     # Token ids forbidden as the FIRST generated token: a re-decode after the filters rejected
     # an answer (e.g. it repeated the line below the cursor) takes the next-best path instead.
     banned_first: frozenset[int] = frozenset()
+    # Stop generating after this many milliseconds (counted from the first generated token;
+    # 0 = no limit). The answer then ends with finish="time".
+    max_time_ms: float = 0.0
 
 
 @dataclass
@@ -63,7 +66,7 @@ class Generation:
     generated_tokens: int
     prompt_ms: float
     generate_ms: float
-    finish: str  # "stop" (end token), "criteria" (should_stop), "length"
+    finish: str  # "stop" (end token), "criteria" (should_stop), "length", "time"
 
 
 class Engine(Protocol):

@@ -74,6 +74,18 @@ class LlamaEngine:
     def detokenize(self, ids: list[int]) -> str:
         return self._llm.detokenize(ids).decode("utf-8", errors="replace")
 
+    # -- KV bookkeeping -------------------------------------------------------------------------
+    def kv_tokens(self) -> list[int]:
+        """The tokens whose keys/values the cache holds, in position order (our record)."""
+        return self._llm.input_ids[: self._llm.n_tokens].tolist()
+
+    def kv_positions(self) -> int:
+        """How many positions llama.cpp's own cache holds for our sequence (its record)."""
+        import llama_cpp.llama_cpp as low
+
+        memory = low.llama_get_memory(self._llm._ctx.ctx)
+        return int(low.llama_memory_seq_pos_max(memory, 0)) + 1
+
     # -- generation ---------------------------------------------------------------------------
     def _fit(self, request: GenerationRequest) -> list[int]:
         """Clip the prompt from the front so prompt + generation fit the context window."""
@@ -122,9 +134,13 @@ class LlamaEngine:
         out: list[int] = []
         text = ""
         finish = "length"
+        deadline = prompt_done + request.max_time_ms / 1000 if request.max_time_ms > 0 else None
         while len(out) < request.max_tokens:
             if cancel.cancelled:
                 raise Cancelled(cancel.reason)  # partial text of a stale request is never shown
+            if deadline is not None and out and time.perf_counter() > deadline:
+                finish = "time"
+                break
             token = self._next_token(request, len(out))
             if token in self._stop_ids:
                 finish = "stop"

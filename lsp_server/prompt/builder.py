@@ -14,5 +14,11 @@ def build_fim_prompt(
     tokenize: Callable[[str], list[int]],
     bos_id: int | None = None,
 ) -> list[int]:
-    """Prefix-suffix-middle order: the default model scores 38.6% EM in PSM vs 17.4% in SPM."""
-    return dialect.build(tokenize(ctx.prefix), tokenize(ctx.suffix), bos_id=bos_id)
+    """``<prefix> ABOVE <suffix> SUFFIX <middle> HEAD``.
+
+    Prefix-suffix-middle order: the default model scores 38.6% EM in PSM vs 17.4% in SPM. The
+    head (the text from the anchor to the cursor) follows the middle marker, so the tokens in
+    front of it stay the same while the user types and the KV cache covers them.
+    """
+    prompt = dialect.build(tokenize(ctx.above), tokenize(ctx.suffix), bos_id=bos_id)
+    return prompt + tokenize(ctx.head_text)

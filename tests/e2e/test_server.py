@@ -29,7 +29,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fibonacci.py"
 
 @pytest_lsp.fixture(config=config(), scope="module")
 async def client(lsp_client: LanguageClient):
-    await initialize(lsp_client, {"maxTokens": 64})
+    # No time cap: what these tests check must not depend on how busy the machine is.
+    await initialize(lsp_client, {"maxTokens": 64, "maxTimeMs": 0})
     st = await wait_state(lsp_client)
     assert st["state"] == "ready", st
     yield
@@ -205,3 +206,50 @@ async def test_invalid_settings_are_reported_and_defaults_kept(client: LanguageC
         await asyncio.sleep(0.1)
     assert any("prefixTokens" in m.message for m in client.messages)
     assert (await status(client))["settings"]["prefixTokens"] == 1500
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_keystroke_reevaluates_only_the_tokens_after_the_anchor(client: LanguageClient):
+    text = EXAMPLE.read_text()
+    lines = text.split("\n")
+    line = next(i for i, text_line in enumerate(lines) if text_line.startswith("def is_even")) + 1
+    uri = python_doc(client, "keystroke.py", text)
+    await inline(client, uri, line, 4)
+    offset = sum(len(text_line) + 1 for text_line in lines[:line]) + 4
+    # A character the suggestion does not start with: the typing cache cannot answer.
+    typed = "_"
+    change(client, uri, 2, text[:offset] + typed + text[offset:])
+    await inline(client, uri, line, 4 + len(typed))
+    last = (await status(client))["last"]
+    assert last["finish"] != "cache" and last["promptTokens"] > 100, last
+    # The prefix window, the suffix and the middle marker are kept in the KV cache: only the
+    # cursor line's changed tail is evaluated.
+    assert last["evaluatedTokens"] <= 0.1 * last["promptTokens"], last
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_accepting_a_suggestion_is_answered_from_the_prefetch(client: LanguageClient):
+    text = "def is_odd(n):\n    \n\n\ndef is_prime(n):\n    \n"
+    uri = python_doc(client, "prefetch.py", text)
+    suggestion = await inline(client, uri, 1, 4)
+    assert suggestion.strip()
+    before = await status(client)
+    for _ in range(600):  # the prefetch runs in the background after the answer
+        st = await status(client)
+        if st["totals"]["prefetches"] > before["totals"]["prefetches"]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail(f"no prefetch finished: {st}")
+    offset = len("def is_odd(n):\n    ")
+    accepted = text[:offset] + suggestion + text[offset:]
+    change(client, uri, 2, accepted)
+    end = offset + len(suggestion)
+    line = accepted.count("\n", 0, end)
+    character = end - (accepted.rfind("\n", 0, end) + 1)
+    answer = await inline(client, uri, line, character)
+    st = await status(client)
+    assert st["last"]["finish"] == "cache", st["last"]
+    assert st["totals"]["modelCalls"] == before["totals"]["modelCalls"]
+    completed = accepted[:end] + answer + accepted[end:]
+    assert syntax_errors("python", completed) == 0, completed

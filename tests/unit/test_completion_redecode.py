@@ -3,7 +3,7 @@ is covered end to end; here the decision logic is pinned down)."""
 
 from __future__ import annotations
 
-from lsp_server.completion import MAX_REDECODES, Completer, Snapshot
+from lsp_server.completion import MAX_REDECODES, Completer, Snapshot, _complete_part
 from lsp_server.engine.base import CancelToken, Generation, GenerationRequest
 from lsp_server.prompt.fim import FimDialect
 from lsp_server.settings import Settings
@@ -73,3 +73,12 @@ def test_rejection_for_other_reasons_does_not_redecode():
     engine = ScriptedEngine({frozenset(): "   "})  # empty answer: nothing to steer away from
     assert complete(engine) == ""
     assert engine.requests == [frozenset()]
+
+
+def test_an_answer_cut_by_the_time_cap_keeps_whole_lines_only():
+    def cut(text: str, finish: str = "time") -> str:
+        return _complete_part(Generation(text, [], 0, 0, 0, 0.0, 0.0, finish))
+
+    assert cut("a = 1\n    b = 2\n    c = f(") == "a = 1\n    b = 2\n"
+    assert cut("return fo") == "return fo"  # one cut line: the start of what it would say
+    assert cut("a = 1\n    b = 2", finish="stop") == "a = 1\n    b = 2"

@@ -50,3 +50,12 @@ def test_empty_suggestions_are_not_remembered():
     cache = TypingCache()
     cache.remember("a.py", DOC, CURSOR, "")
     assert cache.lookup("a.py", DOC, CURSOR) is None
+
+
+def test_an_empty_prefetch_answers_nothing_only_at_its_own_place():
+    cache = TypingCache()
+    cache.remember("a.py", DOC, CURSOR, "")
+    assert cache.lookup("a.py", DOC, CURSOR) is None  # a served empty answer is not kept
+    cache.remember("a.py", DOC, CURSOR, "", empty_ok=True)
+    assert cache.lookup("a.py", DOC, CURSOR) == ""
+    assert cache.lookup("a.py", *typed("r")) is None

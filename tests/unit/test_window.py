@@ -76,3 +76,35 @@ def test_enormous_single_line_is_clipped():
     text = "x = [" + "1, " * 100_000 + "]\n"
     ctx = build_context(text, len(text) - 2, "python", count)
     assert len(ctx.prefix) <= 2000 and len(ctx.suffix) <= 2001
+
+
+def test_head_is_the_cursor_line_by_default_and_follows_the_anchor():
+    text = "a = 1\nb = 2\nc = \nd = 4\n"
+    off = cursor_at("c = ", text)
+    ctx = build_context(text, off, "python", count)
+    assert (ctx.above, ctx.head_text) == ("a = 1\nb = 2\n", "c = ")
+    anchored = build_context(text, off, "python", count, anchor=text.index("b = 2"))
+    assert anchored.prefix == ctx.prefix and anchored.suffix == ctx.suffix
+    assert (anchored.above, anchored.head_text) == ("a = 1\n", "b = 2\nc = ")
+    assert anchored.mode is ctx.mode  # decided by the cursor's line, not the anchor's
+
+
+def test_an_anchor_that_is_not_a_line_start_at_or_above_the_cursor_is_ignored():
+    text = "a = 1\nb = 2\nc = \nd = 4\n"
+    off = cursor_at("c = ", text)
+    for bad in (text.index("= 2"), text.index("d = 4"), -3):
+        assert build_context(text, off, "python", count, anchor=bad).head_text == "c = "
+
+
+def test_window_above_the_anchor_does_not_slide_while_typing_below_it():
+    # A budget too small for the file: the window's first line must not move as the head grows.
+    anchor = SOURCE.index("        value = ")
+    budget = Budget(prefix_tokens=120, suffix_tokens=20)
+    contexts = []
+    for typed in ("", "v", "value", "value = 1\n        x"):
+        text = SOURCE[:anchor] + typed + SOURCE[anchor:]
+        off = anchor + len(typed)
+        contexts.append(build_context(text, off, "python", count, budget, anchor=anchor))
+    assert len({c.above for c in contexts}) == 1
+    assert len({c.suffix for c in contexts}) == 1
+    assert [c.head_text for c in contexts] == ["", "v", "value", "value = 1\n        x"]

@@ -1,0 +1,71 @@
+"""Where the stable part of the prompt ends, per document, so keystrokes reuse the KV cache.
+
+The prompt is laid out ``<prefix> ABOVE <suffix> BELOW <middle> HEAD``: ABOVE is the window of
+lines above an *anchor* (a line start at or above the cursor), BELOW is the text after the
+cursor, and HEAD is the text from the anchor to the cursor, placed after the middle marker as the
+start of the model's own answer (llama.vim puts the cursor line there for the same reason). While
+the user types, only HEAD grows: ABOVE and BELOW keep their tokens, so the engine's
+longest-common-prefix reuse evaluates a handful of new tokens per keystroke instead of the whole
+suffix. The anchor is kept for a document until the text above it changes, the cursor leaves
+the region below it, or HEAD grows past a few lines; then it moves to the cursor's line start
+(one full evaluation) and stays there again.
+
+Stateless callers (the CLI, one-off requests) use the cursor's line start: HEAD is then the
+text of the cursor's line left of the cursor.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+# HEAD beyond these makes the anchor move down: a long HEAD is text the model did not see as
+# context (it reads it as its own answer), and it is paid for on top of the prefix budget.
+MAX_HEAD_LINES = 8
+MAX_HEAD_CHARS = 600
+MAX_DOCUMENTS = 50
+
+
+def line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    offset: int
+    above: int  # hash of text[:offset]
+
+
+class AnchorMemory:
+    """The anchor of each open document (bounded LRU; a forgotten one only costs one full
+    prompt evaluation)."""
+
+    def __init__(self, max_documents: int = MAX_DOCUMENTS) -> None:
+        self._anchors: OrderedDict[str, _Anchor] = OrderedDict()
+        self._max = max_documents
+
+    def forget(self, key: str) -> None:
+        self._anchors.pop(key, None)
+
+    def anchor(self, key: str, text: str, offset: int) -> int:
+        """The anchor for a request at ``offset``: the remembered one if still valid, else the
+        cursor's line start (remembered from now on)."""
+        kept = self._anchors.get(key)
+        if kept is not None and _still_valid(kept, text, offset):
+            self._anchors.move_to_end(key)
+            return kept.offset
+        start = line_start(text, offset)
+        self._anchors[key] = _Anchor(start, hash(text[:start]))
+        self._anchors.move_to_end(key)
+        while len(self._anchors) > self._max:
+            self._anchors.popitem(last=False)
+        return start
+
+
+def _still_valid(kept: _Anchor, text: str, offset: int) -> bool:
+    if not kept.offset <= offset <= kept.offset + MAX_HEAD_CHARS:
+        return False
+    if kept.offset and text[kept.offset - 1] != "\n":
+        return False
+    head = text[kept.offset : offset]
+    return head.count("\n") <= MAX_HEAD_LINES and hash(text[: kept.offset]) == kept.above

@@ -1,0 +1,92 @@
+"""KV bookkeeping of the real engine: what the cache holds is exactly what the model was given.
+
+The engine reuses the cache across requests (longest common prefix, evaluated in chunks, cut by
+cancellation and by the time cap); any drift between its record of the tokens and llama.cpp's
+own cells would silently corrupt every later suggestion.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lsp_server.engine.base import Cancelled, CancelToken, GenerationRequest
+from lsp_server.loader import load_engine
+from lsp_server.settings import Settings
+
+pytestmark = pytest.mark.model
+
+CODE = "def mean(values):\n    total = 0\n    for v in values:\n"
+SUFFIX = "\n    return total / len(values)\n"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return load_engine(Settings()).engine
+
+
+def prompt(engine, prefix: str, head: str = "") -> list[int]:
+    ids = engine.dialect.build(engine.tokenize(prefix), engine.tokenize(SUFFIX))
+    return ids + engine.tokenize(head)
+
+
+def assert_consistent(engine, given: list[int]) -> None:
+    kept = engine.kv_tokens()
+    assert kept == given[: len(kept)], "the cache holds tokens the model was not given"
+    assert engine.kv_positions() == len(kept), "llama.cpp's cells differ from our record"
+
+
+def test_cache_holds_exactly_the_prompt_and_the_evaluated_answer(engine):
+    first = prompt(engine, CODE, "        ")
+    gen = engine.generate(GenerationRequest(first, max_tokens=12), CancelToken())
+    assert_consistent(engine, first + gen.tokens)
+    # every prompt token is kept, and every generated token but (at most) the last
+    assert len(engine.kv_tokens()) >= len(first) + len(gen.tokens) - 1
+
+
+def test_typing_one_character_evaluates_only_the_changed_tail(engine):
+    before = prompt(engine, CODE, "        total")
+    engine.generate(GenerationRequest(before, max_tokens=4), CancelToken())
+    after = prompt(engine, CODE, "        total +")
+    cached = engine.kv_tokens()
+    common = next(
+        (i for i, (a, b) in enumerate(zip(cached, after, strict=False)) if a != b),
+        min(len(cached), len(after)),
+    )
+    gen = engine.generate(GenerationRequest(after, max_tokens=4), CancelToken())
+    assert gen.evaluated_tokens == len(after) - min(common, len(after) - 1)
+    assert gen.evaluated_tokens <= 3
+    assert_consistent(engine, after + gen.tokens)
+
+
+def test_a_cancelled_prompt_leaves_a_consistent_cache(engine):
+    long_prefix = "".join(f"x_{i} = {i} * {i}\n" for i in range(40)) + CODE
+    given = prompt(engine, long_prefix)
+    token = CancelToken()
+    calls = {"n": 0}
+    original = engine._llm.eval
+
+    def eval_then_cancel(tokens):
+        original(tokens)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            token.cancel("a newer keystroke")
+
+    engine._llm.eval = eval_then_cancel
+    try:
+        with pytest.raises(Cancelled):
+            engine.generate(GenerationRequest(given, max_tokens=8), token)
+    finally:
+        del engine._llm.eval
+    assert 0 < len(engine.kv_tokens()) < len(given)
+    assert_consistent(engine, given)
+    # and the next request picks up from there
+    gen = engine.generate(GenerationRequest(given, max_tokens=2), CancelToken())
+    assert gen.evaluated_tokens < len(given)
+    assert_consistent(engine, given + gen.tokens)
+
+
+def test_time_cap_stops_generation(engine):
+    given = prompt(engine, CODE, "        ")
+    gen = engine.generate(GenerationRequest(given, max_tokens=64, max_time_ms=1), CancelToken())
+    assert gen.finish == "time" and gen.generated_tokens == 1
+    assert_consistent(engine, given + gen.tokens)
