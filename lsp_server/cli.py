@@ -1,4 +1,4 @@
-"""Command line: serve LSP (default), ``complete FILE:LINE:COL``, ``model``.
+"""Command line: serve LSP (default), ``complete FILE:LINE:COL``, ``fix FILE:LINE``, ``model``.
 
 stdout belongs to the LSP channel when serving; everything human goes to stderr.
 """
@@ -46,6 +46,34 @@ def _parse_location(spec: str) -> tuple[str, int, int]:
     return path, line_no, col_no
 
 
+def _read_text(path: str) -> str | None:
+    """The file's text with LF line ends, or None after telling the user why not."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        return data.decode("utf-8").replace("\r\n", "\n")
+    except OSError as exc:
+        print(f"infill-lsp: cannot read {path}: {exc.strerror}", file=sys.stderr)
+    except UnicodeDecodeError as exc:
+        print(
+            f"infill-lsp: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=sys.stderr,
+        )
+    return None
+
+
+def _load(settings):
+    """The engine, with a progress bar while the embedded model is joined; None on failure."""
+    from lsp_server.loader import load_engine
+    from lsp_server.model.resolve import ModelError
+
+    try:
+        return load_engine(settings, _progress_bar("joining model"))
+    except (ModelError, ValueError) as exc:
+        print(f"infill-lsp: {exc}", file=sys.stderr)
+        return None
+
+
 def _settings(args: argparse.Namespace):
     from lsp_server.settings import Settings, merge
 
@@ -84,25 +112,12 @@ def cmd_model(args: argparse.Namespace) -> int:
 def cmd_complete(args: argparse.Namespace) -> int:
     from lsp_server.completion import Completer, Snapshot
     from lsp_server.engine.base import CancelToken
-    from lsp_server.loader import load_engine
-    from lsp_server.model.resolve import ModelError
     from lsp_server.syntax.languages import normalise
 
     path, line_no, col_no = _parse_location(args.location)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-        text = data.decode("utf-8")
-    except OSError as exc:
-        print(f"infill-lsp: cannot read {path}: {exc.strerror}", file=sys.stderr)
+    text = _read_text(path)
+    if text is None:
         return EXIT_FAILED
-    except UnicodeDecodeError as exc:
-        print(
-            f"infill-lsp: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    text = text.replace("\r\n", "\n")
     lines = text.split("\n")
     if line_no > len(lines) or col_no - 1 > len(lines[line_no - 1]):
         print(f"infill-lsp: {line_no}:{col_no} is outside {path}", file=sys.stderr)
@@ -110,10 +125,8 @@ def cmd_complete(args: argparse.Namespace) -> int:
     offset = sum(len(line) + 1 for line in lines[: line_no - 1]) + col_no - 1
     settings = _settings(args)
     started = time.perf_counter()
-    try:
-        loaded = load_engine(settings, _progress_bar("joining model"))
-    except (ModelError, ValueError) as exc:
-        print(f"infill-lsp: {exc}", file=sys.stderr)
+    loaded = _load(settings)
+    if loaded is None:
         return EXIT_FAILED
     load_s = time.perf_counter() - started
     snapshot = Snapshot(text, offset, normalise(args.language, path), os.path.abspath(path))
@@ -123,6 +136,58 @@ def cmd_complete(args: argparse.Namespace) -> int:
         f"[model {loaded.engine.name} loaded in {load_s:.1f}s; {result.stats()}]",
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    """``fix FILE:LINE``: the fix action on the function at LINE, printed as a unified diff."""
+    import difflib
+
+    from lsp_server.engine.base import CancelToken
+    from lsp_server.fix.answer import replace_function
+    from lsp_server.fix.fixer import Fixer
+    from lsp_server.fix.function import find_function
+    from lsp_server.prompt.chat import FixRequest
+    from lsp_server.syntax.languages import normalise
+
+    path, _, line = args.location.rpartition(":")
+    if not path or not line.isdigit() or int(line) < 1:
+        raise SystemExit(f"infill-lsp: expected FILE:LINE (1-based), got {args.location!r}")
+    text = _read_text(path)
+    if text is None:
+        return EXIT_FAILED
+    lines = text.split("\n")
+    if int(line) > len(lines):
+        print(f"infill-lsp: line {line} is outside {path}", file=sys.stderr)
+        return EXIT_FAILED
+    offset = sum(len(x) + 1 for x in lines[: int(line) - 1])
+    offset += len(lines[int(line) - 1]) - len(lines[int(line) - 1].lstrip())
+    language = normalise(args.language, path)
+    function = find_function(text, language, offset)
+    if function is None:
+        print(f"infill-lsp: line {line} of {path} is not inside a function", file=sys.stderr)
+        return EXIT_FAILED
+    settings = _settings(args)
+    loaded = _load(settings)
+    if loaded is None:
+        return EXIT_FAILED
+    request = FixRequest(
+        language,
+        function.text,
+        function.name,
+        os.path.abspath(path),
+        function.context,
+        instruction=args.instruction or "",
+    )
+    outcome = Fixer(loaded.engine, settings).fix(text, function, request, CancelToken())
+    print(f"[{outcome.message}; {outcome.total_ms / 1000:.1f}s]", file=sys.stderr)
+    if outcome.new_text is None:
+        return EXIT_FAILED if outcome.message.startswith("no fix") else 0
+    fixed = replace_function(text, function, outcome.new_text)
+    diff = difflib.unified_diff(
+        text.splitlines(keepends=True), fixed.splitlines(keepends=True), path, path
+    )
+    sys.stdout.writelines(diff)
     return 0
 
 
@@ -164,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     complete.add_argument("--language", default=None, help="language id (default: from extension)")
     complete.add_argument("--gpu-layers", type=int, default=None, help="layers to offload to GPU")
+    fix = sub.add_parser("fix", help="fix the function at FILE:LINE and print a unified diff")
+    fix.add_argument("location", metavar="FILE:LINE", help="1-based line inside the function")
+    fix.add_argument("--instruction", "-i", default="", help='e.g. "handle empty lists"')
+    fix.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
+    fix.add_argument("--language", default=None, help="language id (default: from extension)")
+    fix.add_argument("--gpu-layers", type=int, default=None, help="layers to offload to GPU")
     model = sub.add_parser("model", help="resolve the model and print its path, checksum, dialect")
     model.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     model.add_argument("--json", action="store_true", help="print JSON")
@@ -179,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "complete":
         return cmd_complete(args)
+    if args.command == "fix":
+        return cmd_fix(args)
     if args.command == "model":
         return cmd_model(args)
     return cmd_serve(args)

@@ -38,6 +38,7 @@ class InfillServer(LanguageServer):
         self.state = "starting"  # starting | loading | ready | error | disabled
         self.message = ""
         self.last: dict[str, object] = {}
+        self.last_fix: dict[str, object] = {}  # the last fix action's outcome (status, B3)
         self.cache = TypingCache()
         self.anchors = AnchorMemory()
         self.totals = {
@@ -114,7 +115,7 @@ async def load_model(ls: InfillServer) -> None:
         return
     ls.state, ls.message = "loading", ""
     ls.completer = ls.loaded = None  # free the old model before the new one takes memory
-    progress = await _progress_begin(ls, "infill-lsp: loading model")
+    progress = await progress_begin(ls, "infill-lsp: loading model")
     loop = asyncio.get_running_loop()
 
     def report(done: int, total: int) -> None:
@@ -142,17 +143,27 @@ async def load_model(ls: InfillServer) -> None:
         ls.work_done_progress.end(progress, types.WorkDoneProgressEnd(message=ls.state))
 
 
-async def _progress_begin(ls: InfillServer, title: str) -> str | None:
+async def progress_begin(
+    ls: InfillServer, title: str, task: asyncio.Task | None = None
+) -> str | None:
+    """Begin a server-initiated $/progress; None when the client does not take progress.
+    With ``task``, the progress is cancellable: the client's cancel cancels the task."""
     caps = ls.client_capabilities.window
     if caps is None or not caps.work_done_progress:
         return None
-    token = f"infill-load-{uuid.uuid4()}"
+    token = f"infill-{uuid.uuid4()}"
     try:
         await ls.work_done_progress.create_async(token)
-    except Exception as exc:  # a client that refuses progress still gets a model
+    except Exception as exc:  # a client that refuses progress still gets its answer
         log.info("progress refused: %s", exc)
         return None
-    ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, percentage=0))
+    begin = types.WorkDoneProgressBegin(title=title, percentage=0, cancellable=task is not None)
+    ls.work_done_progress.begin(token, begin)
+    cancelled = ls.work_done_progress.tokens.get(token)
+    if task is not None and cancelled is not None:
+        cancelled.add_done_callback(
+            lambda f: f.cancelled() and task.get_loop().call_soon_threadsafe(task.cancel)
+        )
     return token
 
 
@@ -287,5 +298,10 @@ def status(ls: InfillServer, _params: object) -> dict[str, object]:
         "model": ls.loaded.describe() if ls.loaded else None,
         "settings": to_wire(ls.settings),
         "last": ls.last,
+        "lastFix": ls.last_fix,
         "totals": dict(ls.totals),
     }
+
+
+# The fix action's handlers register themselves on ``server`` (imported last: they use it).
+import lsp_server.actions  # noqa: E402, F401

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
@@ -54,6 +55,17 @@ class Settings:
     # by the next keystroke), so accepting it shows the next suggestion at once.
     prefetch: bool = True
     temperature: float = 0.0  # 0 = greedy (deterministic suggestions)
+    # "Fix this function": cap on the tokens of one answer, and on its generation time.
+    fix_max_tokens: int = 1024
+    fix_max_time_ms: int = 120_000
+    # Run the function's docstring examples (Python, in a subprocess with a timeout and no
+    # network) to show the model what goes wrong and to verify its candidates.
+    fix_run_examples: bool = True
+    # Interpreter for those examples ("" = the one running the server).
+    fix_python: str = ""
+    # Candidates per fix (the first greedy, the others sampled), within a time budget.
+    fix_candidates: int = 4
+    fix_budget_ms: int = 30_000
     disabled_languages: tuple[str, ...] = field(default_factory=tuple)
     max_file_bytes: int = 2_000_000  # bigger documents get no suggestion (and no parse cost)
     # textDocument/completion answers with the infill: "auto" = only for clients that do not
@@ -63,6 +75,9 @@ class Settings:
 
     def effective_threads(self) -> int:
         return self.n_threads if self.n_threads > 0 else _physical_cores()
+
+    def example_python(self) -> str:
+        return self.fix_python or sys.executable
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {"completion_fallback": ("auto", "always", "never")}
@@ -77,6 +92,10 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "max_tokens_single_line": (1, 1024),
     "max_time_ms": (0, 600_000),
     "temperature": (0.0, 2.0),
+    "fix_max_tokens": (16, 16_384),
+    "fix_max_time_ms": (1_000, 3_600_000),
+    "fix_candidates": (1, 16),
+    "fix_budget_ms": (1_000, 3_600_000),
     "max_file_bytes": (1_000, 1_000_000_000),
 }
 

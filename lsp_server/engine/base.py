@@ -76,8 +76,12 @@ class Engine(Protocol):
     n_ctx: int
     dialect: FimDialect
     bos_id: int | None  # prepended to FIM prompts when the model's tokenizer wants one
+    eos_id: int | None
+    chat_template: str | None  # Jinja text from the model file; None for base models
 
-    def tokenize(self, text: str) -> list[int]: ...
+    def tokenize(self, text: str, special: bool = False) -> list[int]: ...
+
+    def special_text(self, token_id: int | None) -> str: ...
 
     def detokenize(self, ids: list[int]) -> str: ...
 

@@ -58,15 +58,26 @@ class LlamaEngine:
         self._n_vocab = self._llm.n_vocab()
         self._rng = np.random.default_rng()
         self.bos_id = self._llm.token_bos() if self._llm._model.add_bos_token() else None
+        self.eos_id = self._llm.token_eos()
+        # The Jinja chat template stored in the GGUF (instruct models have one), for the fix
+        # action's prompt; None for base models.
+        self.chat_template: str | None = self._llm.metadata.get("tokenizer.chat_template")
         self._stop_ids = set(dialect.stop_ids) | {self._llm.token_eos()}
 
     # -- tokens -------------------------------------------------------------------------------
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        """special=False (every document text): text that happens to spell "<|fim_prefix|>"
+        stays plain text, so a document can never inject control tokens into a prompt.
+        special=True only for a rendered chat template, whose markers must be tokens."""
         if not text:
             return []
-        # special=False: text that happens to spell "<|fim_prefix|>" stays plain text, so a
-        # document can never inject control tokens into the prompt.
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def special_text(self, token_id: int | None) -> str:
+        """The text of a control token ("<|im_end|>"), for chat templates; "" for None."""
+        if token_id is None or token_id < 0:
+            return ""
+        return self._llm.detokenize([token_id], special=True).decode("utf-8", errors="replace")
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))

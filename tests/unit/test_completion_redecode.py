@@ -23,7 +23,7 @@ class ScriptedEngine:
         self.answers = answers
         self.requests: list[frozenset[int]] = []
 
-    def tokenize(self, text: str) -> list[int]:
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
         return [ord(c) for c in text]
 
     def detokenize(self, ids: list[int]) -> str:

@@ -1,0 +1,247 @@
+"""One "Fix this function", start to finish: function -> evidence -> chat prompt -> engine ->
+validated candidates -> the best one as minimal line hunks.
+
+The same stages as a completion (context -> prompt -> engine -> validate), run on the model
+worker thread by the server (``codeAction/resolve`` and the ``infill.fixFunction`` command), by
+``infill-lsp fix`` and by the B3 benchmark.
+
+- Evidence: for a Python function with docstring examples, the examples run first, and the
+  failing ones ("called f(3) -> got 4, expected 6") go into the prompt.
+- Candidates: the greedy answer first, then sampled ones, within a count and a time budget; an
+  answer that does not parse, drops or renames the function, or changes its signature is
+  rejected, and the next prompt says why (stricter). With examples, each candidate is run
+  against them and the one passing most wins (ties: the smallest diff); it stops early at one
+  that passes them all. Without examples, the first valid answer is taken.
+- Nothing is ever half-applied: the result is a complete set of hunks or no edit, with a
+  message that says what was verified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lsp_server.engine.base import CancelToken, Engine, GenerationRequest
+from lsp_server.fix.answer import Rejected, extract
+from lsp_server.fix.edits import Hunk, line_hunks
+from lsp_server.fix.evidence import Verifier
+from lsp_server.fix.function import FunctionSpan
+from lsp_server.prompt.chat import FixRequest, fix_messages, render
+from lsp_server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]  # (message, percentage)
+FENCE = "```"
+SAMPLE_TEMPERATURE = 0.7
+MAX_EVIDENCE = 4  # failing examples shown to the model
+
+
+class TooLong(Exception):
+    """The function does not fit the model's context window with room for its answer."""
+
+
+@dataclass
+class Scored:
+    text: str
+    passed: int | None  # examples passed; None without a verifier
+    changed_lines: int
+
+
+@dataclass
+class FixOutcome:
+    function: FunctionSpan
+    new_text: str | None  # None: no edit (nothing proposed, or every answer rejected)
+    hunks: list[Hunk]
+    message: str  # for the user: what happened and what was verified
+    attempts: int = 0
+    total_ms: float = 0.0
+    examples: int = 0  # docstring examples available as evidence (0 = none)
+    baseline_passed: int | None = None  # of those, how many the original passes
+    passed: int | None = None  # how many the offered fix passes
+    replies: list[str] = field(default_factory=list)  # raw model answers (logs, debugging)
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text is not None
+
+    @property
+    def verified(self) -> bool:
+        return self.changed and self.examples > 0 and self.passed == self.examples
+
+
+class Fixer:
+    """Runs the fix pipeline against one engine with the current settings."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def verifier(self, document: str, function: FunctionSpan, language: str) -> Verifier | None:
+        if not self.settings.fix_run_examples:
+            return None
+        return Verifier.for_function(document, function, language, self.settings.example_python())
+
+    def fix(
+        self,
+        document: str,
+        function: FunctionSpan,
+        request: FixRequest,
+        cancel: CancelToken,
+        progress: Progress | None = None,
+        units: Callable[[str], int] = len,
+    ) -> FixOutcome:
+        started = time.perf_counter()
+        outcome = FixOutcome(function, None, [], "")
+        verifier = self.verifier(document, function, request.language)
+        baseline = verifier.run(function.text) if verifier is not None else None
+        if verifier is not None and baseline is not None:
+            outcome.examples = len(baseline)
+            outcome.baseline_passed = sum(o.passed for o in baseline)
+            failing = [o.describe() for o in baseline if not o.passed][:MAX_EVIDENCE]
+            request = dataclasses.replace(request, evidence=request.evidence + tuple(failing))
+        else:
+            verifier = None
+        try:
+            best = self._search(document, function, request, cancel, progress, verifier, outcome)
+        except TooLong as exc:
+            best, outcome.message = None, f"no fix: {exc}"
+        self._settle(outcome, best, units)
+        outcome.total_ms = (time.perf_counter() - started) * 1000
+        return outcome
+
+    def _search(
+        self,
+        document: str,
+        function: FunctionSpan,
+        request: FixRequest,
+        cancel: CancelToken,
+        progress: Progress | None,
+        verifier: Verifier | None,
+        outcome: FixOutcome,
+    ) -> Scored | None:
+        """Ask for candidates until one is good enough or the budget is spent."""
+        budget_end = time.perf_counter() + self.settings.fix_budget_ms / 1000
+        tries = self.settings.fix_candidates if verifier is not None else 2
+        keep_signature = not request.instruction.strip()
+        best: Scored | None = None
+        for attempt in range(1, max(tries, 2) + 1):
+            if attempt > 1 and time.perf_counter() > budget_end:
+                break
+            if attempt > tries and not request.rejected:
+                break  # the one extra try is for a rejected answer
+            temperature = 0.0 if attempt == 1 or request.rejected else SAMPLE_TEMPERATURE
+            reply = self._ask(request, cancel, progress, attempt, temperature)
+            outcome.attempts = attempt
+            outcome.replies.append(reply)
+            try:
+                candidate = extract(
+                    reply, function, request.language, document, keep_signature=keep_signature
+                )
+            except Rejected as exc:
+                log.info("fix attempt %d rejected: %s", attempt, exc)
+                outcome.message = f"no fix: the model's answer was rejected ({exc})"
+                request = dataclasses.replace(request, rejected=str(exc))
+                continue
+            request = dataclasses.replace(request, rejected="")
+            if candidate.same:
+                outcome.message = f"no change proposed for `{function.name}`"
+                if verifier is None or outcome.baseline_passed == outcome.examples:
+                    break  # nothing shows the function wrong: unchanged is a fine answer
+                continue
+            scored = self._score(candidate.text, function, verifier)
+            if best is None or _better(scored, best):
+                best = scored
+            if verifier is None or scored.passed == outcome.examples:
+                break
+        return best
+
+    def _score(self, text: str, function: FunctionSpan, verifier: Verifier | None) -> Scored:
+        changed = sum(h.end_line - h.start_line + 1 for h in line_hunks(function.text, text, 0))
+        if verifier is None:
+            return Scored(text, None, changed)
+        results = verifier.run(text)
+        return Scored(text, sum(o.passed for o in results) if results else 0, changed)
+
+    def _settle(self, outcome: FixOutcome, best: Scored | None, units) -> None:
+        """Decide what is offered, and say what was verified."""
+        function, total = outcome.function, outcome.examples
+        if best is None:
+            outcome.message = outcome.message or f"no fix found for `{function.name}`"
+            return
+        before = outcome.baseline_passed or 0
+        if best.passed is not None and best.passed < before:
+            outcome.message = (
+                f"no fix found for `{function.name}`: the best candidate passes "
+                f"{best.passed}/{total} docstring examples, the function as it is {before}/{total}"
+            )
+            return
+        outcome.new_text, outcome.passed = best.text, best.passed
+        outcome.hunks = line_hunks(function.text, best.text, function.start_line, units)
+        if best.passed is None:
+            label = "not verified (no runnable examples)"
+        elif best.passed == total:
+            label = f"passes {total}/{total} docstring examples"
+        elif best.passed > before:
+            label = f"passes {best.passed}/{total} docstring examples (was {before}/{total})"
+        else:
+            label = f"UNVERIFIED: passes {best.passed}/{total} docstring examples, as before"
+        outcome.message = f"Fix this function `{function.name}` — {label}"
+
+    def prompt_for(self, request: FixRequest) -> list[int]:
+        engine = self.engine
+        text = render(
+            fix_messages(request),
+            engine.chat_template,
+            bos=engine.special_text(engine.bos_id),
+            eos=engine.special_text(engine.eos_id),
+            language=request.language,
+        )
+        return engine.tokenize(text, special=True)
+
+    def _ask(
+        self,
+        request: FixRequest,
+        cancel: CancelToken,
+        progress: Progress | None,
+        attempt: int,
+        temperature: float,
+    ) -> str:
+        """One model answer, primed with the opening fence (which is part of the prompt)."""
+        prompt = self.prompt_for(request)
+        room = self.engine.n_ctx - len(prompt) - 1
+        wanted = 2 * len(self.engine.tokenize(request.function)) + 64
+        max_tokens = min(room, wanted, self.settings.fix_max_tokens)
+        if max_tokens < wanted // 2:
+            raise TooLong(f"`{request.name}` is too long for the model's context window")
+        label = f"candidate {attempt}"
+        count = 0
+
+        def should_stop(text: str) -> bool:
+            nonlocal count
+            count += 1
+            if progress is not None and count % 16 == 0:
+                progress(f"{label}: {count} tokens", min(99, 100 * count // max_tokens))
+            return FENCE in text  # the code block is closed: the rest would be prose
+
+        if progress is not None:
+            progress(f"{label}…", 0)
+        generation = self.engine.generate(
+            GenerationRequest(
+                prompt=prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                should_stop=should_stop,
+                max_time_ms=self.settings.fix_max_time_ms,
+            ),
+            cancel,
+        )
+        return f"{FENCE}{request.language}\n{generation.text}"
+
+
+def _better(a: Scored, b: Scored) -> bool:
+    """More examples passed wins; then the smaller change."""
+    return ((a.passed or 0), -a.changed_lines) > ((b.passed or 0), -b.changed_lines)
