@@ -25,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lsp_server.engine.base import CancelToken, Engine, GenerationRequest
-from lsp_server.fix.answer import Rejected, extract
+from lsp_server.fix.answer import Rejected, check_in_place, extract
 from lsp_server.fix.edits import Hunk, line_hunks
 from lsp_server.fix.evidence import Verifier
 from lsp_server.fix.function import FunctionSpan
+from lsp_server.fix.infill import line_candidates
 from lsp_server.prompt.chat import FixRequest, fix_messages, render
 from lsp_server.settings import Settings
 
@@ -123,16 +124,25 @@ class Fixer:
         verifier: Verifier | None,
         outcome: FixOutcome,
     ) -> Scored | None:
-        """Ask for candidates until one is good enough or the budget is spent."""
-        budget_end = time.perf_counter() + self.settings.fix_budget_ms / 1000
-        tries = self.settings.fix_candidates if verifier is not None else 2
+        """Ask for candidates until one passes every example or the time budget is spent:
+        (with examples) one-line FIM rewrites first, within half the budget, being the cheapest
+        and most often right for a one-line bug; then the greedy chat answer, then sampled ones.
+        Without examples: the first valid chat answer (one stricter retry when rejected)."""
+        started = time.perf_counter()
+        deadline = started + self.settings.fix_budget_ms / 1000
+        tries = self.settings.fix_candidates if verifier is not None else 1
         keep_signature = not request.instruction.strip()
         best: Scored | None = None
-        for attempt in range(1, max(tries, 2) + 1):
-            if attempt > 1 and time.perf_counter() > budget_end:
+        if verifier is not None and outcome.baseline_passed != outcome.examples:
+            half = started + self.settings.fix_budget_ms / 2000
+            best = self._infill(document, function, request.language, cancel, verifier, half)
+            if best is not None and best.passed == outcome.examples:
+                return best
+        attempt = 0
+        while attempt < tries or (request.rejected and attempt <= tries):
+            if attempt and time.perf_counter() > deadline:
                 break
-            if attempt > tries and not request.rejected:
-                break  # the one extra try is for a rejected answer
+            attempt += 1
             temperature = 0.0 if attempt == 1 or request.rejected else SAMPLE_TEMPERATURE
             reply = self._ask(request, cancel, progress, attempt, temperature)
             outcome.attempts = attempt
@@ -159,6 +169,32 @@ class Fixer:
                 break
         return best
 
+    def _infill(
+        self,
+        document: str,
+        function: FunctionSpan,
+        language: str,
+        cancel: CancelToken,
+        verifier: Verifier,
+        deadline: float,
+    ) -> Scored | None:
+        """One-line rewrites by the FIM model (``fix.infill``), verified; stops at the first
+        that passes every example or at the deadline."""
+        total = len(verifier.examples)
+        best: Scored | None = None
+        rewrites = line_candidates(self.engine, self.settings, document, function, language, cancel)
+        for text in rewrites:
+            try:
+                check_in_place(document, function, text, language)
+            except Rejected:
+                continue
+            scored = self._score(text, function, verifier)
+            if best is None or _better(scored, best):
+                best = scored
+            if scored.passed == total or time.perf_counter() > deadline:
+                break
+        return best
+
     def _score(self, text: str, function: FunctionSpan, verifier: Verifier | None) -> Scored:
         changed = sum(h.end_line - h.start_line + 1 for h in line_hunks(function.text, text, 0))
         if verifier is None:
@@ -173,22 +209,22 @@ class Fixer:
             outcome.message = outcome.message or f"no fix found for `{function.name}`"
             return
         before = outcome.baseline_passed or 0
-        if best.passed is not None and best.passed < before:
+        if best.passed is not None and (best.passed < before or best.passed == before < total):
             outcome.message = (
-                f"no fix found for `{function.name}`: the best candidate passes "
-                f"{best.passed}/{total} docstring examples, the function as it is {before}/{total}"
+                f"no fix found for `{function.name}`: no candidate passes more of its "
+                f"{total} docstring examples than the function as it is ({before}/{total})"
             )
             return
         outcome.new_text, outcome.passed = best.text, best.passed
         outcome.hunks = line_hunks(function.text, best.text, function.start_line, units)
         if best.passed is None:
             label = "not verified (no runnable examples)"
+        elif best.passed == before:
+            label = f"still passes its {total} docstring examples (they do not show the bug)"
         elif best.passed == total:
             label = f"passes {total}/{total} docstring examples"
-        elif best.passed > before:
-            label = f"passes {best.passed}/{total} docstring examples (was {before}/{total})"
         else:
-            label = f"UNVERIFIED: passes {best.passed}/{total} docstring examples, as before"
+            label = f"passes {best.passed}/{total} docstring examples (was {before}/{total})"
         outcome.message = f"Fix this function `{function.name}` — {label}"
 
     def prompt_for(self, request: FixRequest) -> list[int]:

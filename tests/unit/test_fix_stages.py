@@ -167,3 +167,12 @@ def test_render_uses_the_template_and_primes_a_fence():
     assert text == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n```python\n"
     plain = render([{"role": "user", "content": "hi"}], None, language="go")
     assert plain.endswith("### Answer\n```go\n")
+
+
+def test_line_rewrites_target_statements_not_signature_docstring_or_comments():
+    from lsp_server.fix.infill import body_lines
+
+    fn = find_function(DOC, "python", at(DOC, "math.pi"))
+    assert [fn.text.split("\n")[i].strip() for i in body_lines(fn)] == ["return math.pi * r + r"]
+    src = "def f(x):\n    # note\n\n    y = x\n    return y\n"
+    assert body_lines(find_function(src, "python", at(src, "y = x"))) == [3, 4]

@@ -46,8 +46,10 @@ class ScriptedEngine:
     bos_id = eos_id = None
     chat_template = None
 
-    def __init__(self, answers: list[str]) -> None:
+    def __init__(self, answers: list[str], fim_answers: list[str] = ()) -> None:
         self.answers = list(answers)
+        self.fim_answers = list(fim_answers)
+        self.fim_prompts = 0
         self.prompts: list[str] = []
         self.temperatures: list[float] = []
 
@@ -61,6 +63,10 @@ class ScriptedEngine:
         return ""
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        if request.prompt[:1] == [self.dialect.prefix_id]:  # a FIM line rewrite (fix.infill)
+            self.fim_prompts += 1
+            text = self.fim_answers.pop(0) if self.fim_answers else ""
+            return Generation(text, [], len(request.prompt), 0, len(text), 0, 0, "stop")
         self.prompts.append(self.detokenize(request.prompt))
         self.temperatures.append(request.temperature)
         text = self.answers.pop(0)
@@ -109,11 +115,25 @@ def test_without_evidence_an_unchanged_answer_is_no_change():
     assert not outcome.changed and outcome.message == "no change proposed for `total`"
 
 
-def test_when_no_candidate_passes_the_best_is_offered_labelled_unverified():
+def test_when_no_candidate_does_better_than_the_function_no_fix_is_offered_and_it_says_so():
     wrong = "def total(numbers):\n    return 7\n```"
-    _, _, outcome = run([wrong] * 4)
-    assert outcome.changed and not outcome.verified and outcome.attempts == 4
-    assert "UNVERIFIED: passes 0/2 docstring examples" in outcome.message
+    engine, _, outcome = run([wrong] * 4)
+    assert not outcome.changed and outcome.attempts == 4
+    assert outcome.message == (
+        "no fix found for `total`: no candidate passes more of its 2 docstring examples than "
+        "the function as it is (0/2)"
+    )
+    assert engine.fim_prompts == 4  # every statement line of the body was rewritten once
+
+
+def test_a_one_line_fim_rewrite_that_passes_the_examples_wins():
+    engine = ScriptedEngine([], fim_answers=["result = 0"])
+    fixer = Fixer(engine, Settings(fix_python=sys.executable))
+    function = find_function(DOC, "python", DOC.index("result = 1"))
+    request = FixRequest("python", function.text, function.name)
+    outcome = fixer.fix(DOC, function, request, CancelToken())
+    assert outcome.verified and outcome.attempts == 0 and engine.fim_prompts == 1  # no chat
+    assert apply_hunks(DOC, outcome.hunks) == DOC.replace("result = 1", "result = 0")
 
 
 def test_candidate_worse_than_the_original_is_not_offered():
@@ -125,4 +145,17 @@ def test_candidate_worse_than_the_original_is_not_offered():
     request = FixRequest("python", function.text, function.name)
     outcome = fixer.fix(doc, function, request, CancelToken())
     assert outcome.baseline_passed == 1 and not outcome.changed
-    assert "no fix found for `total`: the best candidate passes 0/2" in outcome.message
+    assert outcome.message.endswith("than the function as it is (1/2)")
+
+
+def test_examples_that_all_pass_do_not_drive_line_rewrites():
+    doc = DOC.replace("result = 1", "result = 0")  # correct: both examples pass
+    engine = ScriptedEngine([GOOD.replace("result = 0", "result = 0  # start")])
+    fixer = Fixer(engine, Settings(fix_python=sys.executable))
+    function = find_function(doc, "python", doc.index("result = 0"))
+    request = FixRequest("python", function.text, function.name)
+    outcome = fixer.fix(doc, function, request, CancelToken())
+    assert engine.fim_prompts == 0 and outcome.baseline_passed == 2
+    assert outcome.message.endswith(
+        "still passes its 2 docstring examples (they do not show the bug)"
+    )
