@@ -47,6 +47,19 @@ class Context:
         return self.prefix[len(self.prefix) - self.head :]
 
     @property
+    def pending(self) -> str:
+        """Trailing spaces/tabs of the head, left out of the prompt (token healing).
+
+        After the middle marker the model continues the head token by token; an indentation
+        the user (or auto-indent) already typed would end the prompt in the middle of the
+        tokens the model would write itself (Qwen writes ``    return`` as one run of spaces
+        plus `` return``), and it answers with a stray space and a broken line. So the prompt
+        stops before that whitespace and the model writes it; ``Completer`` takes it off again.
+        """
+        head = self.head_text
+        return head[len(head.rstrip(" \t")) :]
+
+    @property
     def line_prefix(self) -> str:
         """Text of the cursor's line left of the cursor."""
         return self.prefix.rsplit("\n", 1)[-1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lsp_server.context.anchor import line_start
+from lsp_server.context.anchor import indent_end, is_anchor
 from lsp_server.context.mode import decide_mode
 from lsp_server.context.types import Context
 from lsp_server.syntax import tree as syntax
@@ -86,16 +86,15 @@ def build_context(
     so it does not slide while the user types below it. Default: the cursor's line start.
     """
     offset = max(0, min(offset, len(text)))
-    start = line_start(text, offset)
-    if anchor is None or not 0 <= anchor <= start or (anchor and text[anchor - 1] != "\n"):
-        anchor = start
+    if anchor is None or not is_anchor(text, anchor, offset):
+        anchor = indent_end(text, offset)
     before, after = text[:anchor], text[offset:]
     above = before.split("\n")
-    above.pop()  # "" -- the anchor is a line start
+    indent = above.pop()  # the anchor line's indentation: the end of ABOVE, stable while typing
     head_lines = text[anchor:offset].split("\n")
-    line_prefix = head_lines[-1]
+    line_prefix = indent + head_lines[0] if len(head_lines) == 1 else head_lines[-1]
     head = "".join(line[:MAX_LINE_CHARS] + "\n" for line in head_lines[:-1])
-    head += line_prefix[-MAX_LINE_CHARS:]
+    head += head_lines[-1][-MAX_LINE_CHARS:]
     below = after.split("\n")
     line_suffix = below.pop(0)
 
@@ -121,7 +120,7 @@ def build_context(
     kept_below = below[: _take_lines(below, suffix_budget, count)]
 
     prefix_lines = pinned + [line[:MAX_LINE_CHARS] for line in kept_above]
-    prefix = "".join(line + "\n" for line in prefix_lines) + head
+    prefix = "".join(line + "\n" for line in prefix_lines) + indent[:MAX_LINE_CHARS] + head
     suffix = line_suffix[:MAX_LINE_CHARS] + "".join(
         "\n" + line[:MAX_LINE_CHARS] for line in kept_below
     )

@@ -21,4 +21,5 @@ def build_fim_prompt(
     front of it stay the same while the user types and the KV cache covers them.
     """
     prompt = dialect.build(tokenize(ctx.above), tokenize(ctx.suffix), bos_id=bos_id)
-    return prompt + tokenize(ctx.head_text)
+    head = ctx.head_text
+    return prompt + tokenize(head[: len(head) - len(ctx.pending)])  # see Context.pending

@@ -108,3 +108,14 @@ def test_window_above_the_anchor_does_not_slide_while_typing_below_it():
     assert len({c.above for c in contexts}) == 1
     assert len({c.suffix for c in contexts}) == 1
     assert [c.head_text for c in contexts] == ["", "v", "value", "value = 1\n        x"]
+
+
+def test_default_anchor_keeps_the_indentation_before_the_suffix_marker():
+    # An auto-indented blank line: the model sees the indentation as context (the layout it
+    # was trained on) and its answer starts at code.
+    text = "def f(x):\n    \n    return x\n"
+    ctx = build_context(text, text.index("    \n") + 4, "python", count)
+    assert (ctx.above, ctx.head_text, ctx.pending) == ("def f(x):\n    ", "", "")
+    typed = text.replace("    \n", "    y = \n")
+    ctx = build_context(typed, typed.index("y = ") + 4, "python", count)
+    assert (ctx.above, ctx.head_text, ctx.pending) == ("def f(x):\n    ", "y = ", " ")
