@@ -6,6 +6,7 @@ the ``infill-lsp complete`` CLI, so both always run the same pipeline.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # Extra decodes allowed when the answer only repeats a neighbouring line. Each costs generation
 # time only: the prompt is still in the KV cache.
 MAX_REDECODES = 2
+COUNT_CACHE_LINES = 8192
 
 
 @dataclass(frozen=True)
@@ -66,15 +68,17 @@ class Completer:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
+        # Token counts of lines for the context budgets: between keystrokes almost every line
+        # of the window is the same, and tokenizing ~1,700 tokens again cost ~10 ms a request.
+        self._count = functools.lru_cache(maxsize=COUNT_CACHE_LINES)(self._tokens_in)
+
+    def _tokens_in(self, text: str) -> int:
+        return len(self.engine.tokenize(text))
 
     def context_for(self, doc: Snapshot) -> Context:
         budget = Budget(self.settings.prefix_tokens, self.settings.suffix_tokens)
-
-        def count(text: str) -> int:
-            return len(self.engine.tokenize(text))
-
         return build_context(
-            doc.text, doc.offset, doc.language, count, budget, doc.path, doc.anchor
+            doc.text, doc.offset, doc.language, self._count, budget, doc.path, doc.anchor
         )
 
     def complete(self, doc: Snapshot, cancel: CancelToken) -> Completion:
@@ -91,7 +95,7 @@ class Completer:
             prompt=prompt,
             max_tokens=self.settings.max_tokens_single_line if single else self.settings.max_tokens,
             temperature=self.settings.temperature,
-            should_stop=lambda text: should_stop(text, ctx),
+            should_stop=lambda text: should_stop(heal(text, ctx.pending), ctx),
             max_time_ms=self.settings.max_time_ms,
         )
         generation, text = self._decode(request, ctx, cancel)
@@ -112,8 +116,9 @@ class Completer:
             request.banned_first = frozenset(banned)
             generation = self.engine.generate(request, cancel)
             evaluated += generation.evaluated_tokens
-            text = postprocess(_complete_part(generation), ctx)
-            if text or not generation.tokens or not repeats_neighbour(generation.text, ctx):
+            answer = heal(_complete_part(generation), ctx.pending)
+            text = postprocess(answer, ctx)
+            if text or not generation.tokens or not repeats_neighbour(answer, ctx):
                 break
             first = generation.tokens[0]
             if not self.engine.detokenize([first]).strip():
@@ -121,6 +126,14 @@ class Completer:
             banned.add(first)
         generation.evaluated_tokens = evaluated
         return generation, text
+
+
+def heal(text: str, pending: str) -> str:
+    """The model's answer relative to the cursor, when the prompt left out the whitespace
+    ``pending`` before it (``Context.pending``): that whitespace is already in the document."""
+    if not pending or text.startswith(pending):
+        return text[len(pending) :]
+    return text.lstrip(" \t")  # less (or other) whitespace than typed: the cursor is past it
 
 
 def _complete_part(generation: Generation) -> str:
