@@ -233,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     tasks = list(all_tasks() if args.full else quick_tasks())
     if args.limit > 0:
         tasks = tasks[: args.limit]
-    options = parse_sets(args.set)
+    # Prefetch off unless asked for: B1 scores single requests, and a prefetch left running in
+    # the background would take the CPU from the raw baseline's turn (and, through the time
+    # cap, from the next task's answer), which no user pausing between edits sees.
+    options = {"prefetch": False, **parse_sets(args.set)}
     if args.model:
         options["modelPath"] = args.model
     by_index = {t.index: t for t in tasks}
