@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lsp_server.syntax.tree import syntax_errors
+from tests.helpers.fix_cases import TOTAL
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "fibonacci.py"
@@ -70,3 +71,22 @@ def test_model_command_with_missing_path_explains(tmp_path):
 
 def test_stdio_flag_is_accepted():
     assert "usage" in cli("--stdio", "--help").stdout
+
+
+@pytest.mark.model
+def test_fix_prints_a_unified_diff_and_leaves_the_file_alone(tmp_path):
+    source = tmp_path / "total.py"
+    source.write_text(TOTAL)
+    out = cli("fix", f"{source}:9")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"--- {source}\n+++ {source}\n@@ ")
+    assert "-    result = 1\n" in out.stdout and "passes 2/2 docstring examples" in out.stderr
+    assert source.read_text() == TOTAL
+
+
+def test_fix_rejects_lines_outside_functions(tmp_path):
+    source = tmp_path / "flat.py"
+    source.write_text("x = 1\n")
+    out = cli("fix", f"{source}:1")
+    assert out.returncode == 1 and "not inside a function" in out.stderr
+    assert "FILE:LINE" in cli("fix", "flat.py").stderr

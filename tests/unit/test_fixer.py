@@ -13,23 +13,9 @@ from lsp_server.fix.function import find_function
 from lsp_server.prompt.chat import FixRequest
 from lsp_server.prompt.fim import FimDialect
 from lsp_server.settings import Settings
+from tests.helpers.fix_cases import TOTAL
 
-DOC = '''def total(numbers):
-    """Sum of the numbers.
-
-    >>> total([1, 2, 3])
-    6
-    >>> total([])
-    0
-    """
-    result = 1
-    for n in numbers:
-        result += n
-    return result
-
-
-print(total([1]))
-'''
+DOC = TOTAL + "\n\nprint(total([1]))\n"
 BODY = "    for n in numbers:\n        result += n\n    return result\n```"
 GOOD = "def total(numbers):\n    result = 0\n" + BODY
 BROKEN = "def total(numbers):\n    result = (0\n    return result\n```"
