@@ -55,6 +55,37 @@ def utf16_position(text: str, offset: int) -> tuple[int, int]:
     return line, len(column.encode("utf-16-le")) // 2
 
 
+def offset_of(text: str, line: int, character: int) -> int:
+    """Python string offset of an LSP (line, UTF-16 character) position; clamped to the line."""
+    start = 0
+    for _ in range(line):
+        found = text.find("\n", start)
+        if found < 0:
+            return len(text)
+        start = found + 1
+    end = text.find("\n", start)
+    row = text[start : end if end >= 0 else len(text)]
+    units = 0
+    for i, char in enumerate(row):
+        if units >= character:
+            return start + i
+        units += 2 if ord(char) > 0xFFFF else 1
+    return start + len(row)
+
+
+def apply_edits(text: str, edits: list[dict[str, Any]]) -> str:
+    """Apply LSP TextEdits the way an editor does: all against the original text."""
+    spans = []
+    for edit in edits:
+        r = edit["range"]
+        a = offset_of(text, r["start"]["line"], r["start"]["character"])
+        b = offset_of(text, r["end"]["line"], r["end"]["character"])
+        spans.append((a, b, edit["newText"]))
+    for a, b, new in sorted(spans, key=lambda s: s[0], reverse=True):
+        text = text[:a] + new + text[b:]
+    return text
+
+
 class LspClient:
     """Starts the server, speaks JSON-RPC to it, and exposes the calls benchmarks need."""
 
@@ -229,9 +260,13 @@ class LspClient:
             "textDocument": {
                 "synchronization": {"dynamicRegistration": False, "didSave": False},
                 "inlineCompletion": {"dynamicRegistration": False},
+                "codeAction": {"dataSupport": True, "resolveSupport": {"properties": ["edit"]}},
             },
             "window": {"workDoneProgress": True, "showMessage": {}},
-            "workspace": {"configuration": False},
+            "workspace": {
+                "configuration": False,
+                "workspaceEdit": {"documentChanges": True},
+            },
         }
         result = self.request(
             "initialize",
