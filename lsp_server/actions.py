@@ -214,6 +214,9 @@ async def run_fix(
         finish = outcome.message
     except (Cancelled, asyncio.CancelledError) as exc:  # $/cancelRequest or progress cancel
         raise FixError("fix cancelled") from exc
+    except Exception as exc:  # a bug of ours costs this fix, never the request or the server
+        log.exception("fix failed")
+        raise FixError(f"fix failed: {exc}") from exc
     finally:
         if progress is not None:
             ls.work_done_progress.end(progress, types.WorkDoneProgressEnd(message=finish))

@@ -60,7 +60,11 @@ def docstring_examples(function_text: str, name: str) -> list[Example]:
     if not doc:
         return []
     found: list[Example] = []
-    for ex in doctest.DocTestParser().get_examples(doc):
+    try:
+        doctests = doctest.DocTestParser().get_examples(doc)
+    except ValueError:  # malformed doctest (e.g. inconsistent indentation): no doctests
+        doctests = []
+    for ex in doctests:
         source, want = ex.source.strip(), ex.want.strip()
         if want and source.startswith(f"{name}(") and "\n" not in source:
             found.append(Example(source, want))

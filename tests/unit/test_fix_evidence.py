@@ -69,3 +69,16 @@ def test_network_is_disabled_while_examples_run():
 
 def test_a_missing_interpreter_gives_no_evidence():
     assert run_examples("x = 1", [Example("x", "1")], "/nonexistent/python") is None
+
+
+def test_malformed_doctest_gives_the_inline_examples_only():
+    # HumanEval/51's docstring: a doctest line continued with less indentation.
+    func = '''def f(s):
+    """Strip vowels.
+    >>> f("abcdef\\nghijklm")
+    'bcdf\\nghjklm'
+    f("aaBAA") == "B"
+    """
+    return s
+'''
+    assert docstring_examples(func, "f") == [Example('f("aaBAA")', '"B"')]
