@@ -152,6 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.b3_fix", description=__doc__)
     parser.add_argument("--seed", type=int, default=0, help="mutant generator seed")
     parser.add_argument("--limit", type=int, default=0, help="only the first N mutants")
+    parser.add_argument(
+        "--every", type=int, default=1, help="every K-th mutant: a spread sample (default 1)"
+    )
     parser.add_argument("--variants", default="plain,evidence", help="comma-separated")
     parser.add_argument("--model", help="GGUF path (default: the embedded model)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -167,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown variants: {sorted(unknown)}; known: {sorted(VARIANTS)}")
     mutants = generate(args.seed, cache=cache_path(args.seed))
+    mutants = mutants[:: max(1, args.every)]
     if args.limit:
         mutants = mutants[: args.limit]
     options = parse_sets(args.set)
@@ -198,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         f"at end {load[0]:.2f}; model {ready.get('model', {}).get('path')}",
         file=sys.stderr,
     )
-    print_table(f"B3 fix this function, seed {args.seed}, {len(mutants)} mutants", summaries)
+    sample = f", every {args.every}th" if args.every > 1 else ""
+    print_table(
+        f"B3 fix this function, seed {args.seed}{sample}, {len(mutants)} mutants", summaries
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w", encoding="utf-8") as fh:
