@@ -45,8 +45,8 @@ def line_hunks(
 
 
 def apply_hunks(document: str, hunks: list[Hunk]) -> str:
-    """Apply hunks the way an editor applies a TextEdit list (tests and the CLI use this; the
-    benchmark applies the LSP edits it receives with its own code)."""
+    """Apply hunks the way an editor applies a TextEdit list: the reference the tests hold
+    ``line_hunks`` to (the B3 benchmark applies the LSP edits it receives with its own code)."""
     lines = document.split("\n")
     offsets = [0]
     for line in lines:
