@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
+from pygls.workspace import TextDocument
 
-from lsp_server.documents import locate
+from lsp_server.documents import Located, locate
 from lsp_server.engine.base import Cancelled
 from lsp_server.fix.edits import Hunk
 from lsp_server.fix.fixer import Fixer, FixOutcome
@@ -70,7 +71,8 @@ class Target:
             raise FixError(f"malformed fix request: {exc}") from exc
 
 
-def _function_at(ls: InfillServer, target: Target) -> tuple[Any, FunctionSpan]:
+def _function_at(ls: InfillServer, target: Target) -> tuple[TextDocument, Located, FunctionSpan]:
+    """The open document, the snapshot at the target's start and the function there."""
     doc = ls.workspace.text_documents.get(target.uri)
     if target.version is not None and doc is not None and doc.version != target.version:
         raise FixError("the document changed since the action was offered; ask again")
@@ -83,7 +85,8 @@ def _function_at(ls: InfillServer, target: Target) -> tuple[Any, FunctionSpan]:
     function = find_function(snapshot.text, snapshot.language, snapshot.offset, end_offset)
     if function is None:
         raise FixError("the cursor is not inside a function")
-    return located, function
+    assert doc is not None  # locate() refuses a document that is not open
+    return doc, located, function
 
 
 def _overlaps(diagnostic: types.Diagnostic, function: FunctionSpan) -> bool:
@@ -104,7 +107,7 @@ def code_action(ls: InfillServer, params: types.CodeActionParams) -> list[types.
         params.text_document.uri, params.range.start, params.range.end, doc and doc.version
     )
     try:
-        _, function = _function_at(ls, target)
+        _, _, function = _function_at(ls, target)
     except FixError:
         return None
     diagnostics = [d for d in params.context.diagnostics if _overlaps(d, function)]
@@ -180,9 +183,8 @@ async def run_fix(
     the model worked (an edit for an old version would corrupt the new one)."""
     if ls.loaded is None or not ls.settings.enable:
         raise FixError(f"the model is not ready ({ls.state})")
-    located, function = _function_at(ls, target)
-    doc = ls.workspace.text_documents.get(target.uri)
-    version = doc.version if doc is not None else None
+    doc, located, function = _function_at(ls, target)
+    version = doc.version
     snapshot = located.snapshot
     request = FixRequest(
         language=snapshot.language,
@@ -194,8 +196,7 @@ async def run_fix(
         instruction=target.instruction,
     )
     fixer = Fixer(ls.loaded.engine, ls.settings)
-    codec = doc.position_codec if doc is not None else None
-    units = codec.client_num_units if codec is not None else len
+    units = doc.position_codec.client_num_units
     task = asyncio.current_task()
     progress = await progress_begin(ls, f"infill-lsp: fixing `{function.name}`", task)
     loop = asyncio.get_running_loop()

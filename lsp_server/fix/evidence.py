@@ -22,6 +22,8 @@ import tempfile
 import textwrap
 from dataclasses import dataclass
 
+from lsp_server.fix.function import FunctionSpan
+
 MAX_EXAMPLES = 12
 EXAMPLE_TIMEOUT_S = 2
 # `f(1, 2) == 3`, `f(1) ➞ 2`, `f(1) => 2`, `f(1) -> 2`, `f(1) ==> 2`, `f(1) should return 2`
@@ -172,7 +174,9 @@ class Verifier:
         self.python = python
 
     @classmethod
-    def for_function(cls, document: str, function, language: str, python: str) -> Verifier | None:
+    def for_function(
+        cls, document: str, function: FunctionSpan, language: str, python: str
+    ) -> Verifier | None:
         """A verifier when the function is a module-level Python function with examples."""
         if language != "python" or function.indent:
             return None  # methods need an instance the examples do not show how to build
