@@ -24,6 +24,8 @@ from lsp_server.typing_cache import TypingCache
 log = logging.getLogger("infill-lsp")
 
 STATUS_METHOD = "infill/status"
+# Pushed to the client on every change of state (status bars): {state, message, model}.
+STATUS_CHANGED = "infill/statusChanged"
 
 
 class InfillServer(LanguageServer):
@@ -37,6 +39,7 @@ class InfillServer(LanguageServer):
         self.completer: Completer | None = None
         self.state = "starting"  # starting | loading | ready | error | disabled
         self.message = ""
+        self._announced: tuple[str, str] | None = None
         self.last: dict[str, object] = {}
         self.last_fix: dict[str, object] = {}  # the last fix action's outcome (status, B3)
         self.cache = TypingCache()
@@ -61,6 +64,20 @@ class InfillServer(LanguageServer):
         """A message the user can act on: shown in the editor, and logged."""
         log.warning(message)
         self.window_show_message(types.ShowMessageParams(type=level, message=message))
+
+    def set_state(self, state: str, message: str = "") -> None:
+        """Change the model state and push it to the client (once per distinct state)."""
+        self.state, self.message = state, message
+        if self._announced == (state, message):
+            return
+        self._announced = (state, message)
+        model = self.loaded.describe() if self.loaded and state == "ready" else None
+        try:
+            self.protocol.notify(
+                STATUS_CHANGED, {"state": state, "message": message, "model": model}
+            )
+        except Exception as exc:  # no transport yet (unit tests) or the client is gone
+            log.debug("status not pushed: %s", exc)
 
     def apply_settings(self, raw: object, origin: str) -> bool:
         """Merge wire settings; report bad ones; return True when the model must reload."""
@@ -96,11 +113,11 @@ def on_configuration(ls: InfillServer, params: types.DidChangeConfigurationParam
     if ls.state == "starting":
         return  # initialized will load with these settings
     if not ls.settings.enable:
-        ls.state = "disabled"
+        ls.set_state("disabled")
     elif reload or ls.completer is None:
         ls._load_task = asyncio.ensure_future(load_model(ls))
     else:
-        ls.state = "ready"
+        ls.set_state("ready", ls.loaded.engine.name if ls.loaded else "")
 
 
 @server.feature(types.SHUTDOWN)
@@ -111,10 +128,10 @@ def on_shutdown(ls: InfillServer, _params: None) -> None:
 async def load_model(ls: InfillServer) -> None:
     """Load (or reload) the model on the worker, reporting $/progress; never raises."""
     if not ls.settings.enable:
-        ls.state = "disabled"
+        ls.set_state("disabled")
         return
-    ls.state, ls.message = "loading", ""
     ls.completer = ls.loaded = None  # free the old model before the new one takes memory
+    ls.set_state("loading")
     progress = await progress_begin(ls, "infill-lsp: loading model")
     loop = asyncio.get_running_loop()
 
@@ -129,15 +146,15 @@ async def load_model(ls: InfillServer) -> None:
             ls.worker.submit(lambda: load_engine(ls.settings, report))
         )
     except (ModelError, ValueError, OSError) as exc:  # what a user can act on
-        ls.state, ls.message = "error", str(exc)
+        ls.set_state("error", str(exc))
         ls.tell(f"infill-lsp: {exc}")
     except Exception as exc:  # a llama.cpp failure we did not foresee: still never stuck
         log.exception("model load failed")
-        ls.state, ls.message = "error", f"model load failed: {exc}"
+        ls.set_state("error", f"model load failed: {exc}")
         ls.tell(f"infill-lsp: {ls.message}")
     else:
         ls.loaded, ls.completer = loaded, Completer(loaded.engine, ls.settings)
-        ls.state, ls.message = "ready", loaded.engine.name
+        ls.set_state("ready", loaded.engine.name)
         ls.log(f"model ready: {loaded.describe()}", types.MessageType.Info)
     if progress is not None:
         ls.work_done_progress.end(progress, types.WorkDoneProgressEnd(message=ls.state))

@@ -18,6 +18,7 @@ from tests.e2e.lsp import (
     inline,
     inline_params,
     open_doc,
+    plain,
     status,
     wait_state,
 )
@@ -29,6 +30,12 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fibonacci.py"
 
 @pytest_lsp.fixture(config=config(), scope="module")
 async def client(lsp_client: LanguageClient):
+    lsp_client.pushed_states = []  # type: ignore[attr-defined]
+
+    @lsp_client.feature("infill/statusChanged")
+    def on_status(params):
+        lsp_client.pushed_states.append(plain(params))  # type: ignore[attr-defined]
+
     # No time cap: what these tests check must not depend on how busy the machine is.
     await initialize(lsp_client, {"maxTokens": 64, "maxTimeMs": 0})
     st = await wait_state(lsp_client)
@@ -49,6 +56,10 @@ async def test_model_loaded_with_progress_and_verified(client: LanguageClient):
     assert st["model"]["verified"] is True and st["model"]["dialect"] == "qwen"
     kinds = [type(v).__name__ for reports in client.progress_reports.values() for v in reports]
     assert kinds[0] == "WorkDoneProgressBegin" and kinds[-1] == "WorkDoneProgressEnd"
+    # Status bars get every state change pushed, the model's description with "ready".
+    pushed = client.pushed_states  # type: ignore[attr-defined]
+    assert [p["state"] for p in pushed][:2] == ["loading", "ready"], pushed
+    assert pushed[1]["model"]["dialect"] == "qwen"
 
 
 @pytest.mark.asyncio(loop_scope="module")
