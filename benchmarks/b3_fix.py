@@ -75,7 +75,7 @@ def _fix_once(client: LspClient, mutant: Mutant, variant: str, timeout: float) -
             mutant.kind,
             outcome,
             round(ms, 1),
-            int(info.get("examples") or 0),
+            int(info.get("checks") or 0),
             bool(info.get("verified")),
             str(info.get("message", "")),
         )

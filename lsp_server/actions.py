@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
+from pygls import uris
 from pygls.workspace import TextDocument
 
 from lsp_server.documents import Located, locate
@@ -19,6 +20,8 @@ from lsp_server.engine.base import Cancelled
 from lsp_server.fix.edits import Hunk
 from lsp_server.fix.fixer import Fixer, FixOutcome
 from lsp_server.fix.function import FunctionSpan, find_function
+from lsp_server.fix.named_test import project_root
+from lsp_server.fix.verify import NamedTests
 from lsp_server.prompt.chat import FixRequest
 from lsp_server.server import InfillServer, progress_begin, server
 
@@ -43,6 +46,7 @@ class Target:
     version: int | None = None  # the document version the action was offered for
     diagnostics: tuple[str, ...] = ()
     instruction: str = ""
+    tests: tuple[str, ...] = ()  # failing tests the user names (pytest node ids)
 
     def to_data(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,7 @@ class Target:
             "version": self.version,
             "diagnostics": list(self.diagnostics),
             "instruction": self.instruction,
+            "test": list(self.tests),
         }
 
     @classmethod
@@ -66,9 +71,27 @@ class Target:
                 data.get("version"),
                 tuple(str(d) for d in data.get("diagnostics") or ()),
                 str(data.get("instruction") or ""),
+                _node_ids(data.get("test")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise FixError(f"malformed fix request: {exc}") from exc
+
+
+def _node_ids(value: Any) -> tuple[str, ...]:
+    """``test``: one node id, several separated by spaces, or a list of them."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return tuple(value.split())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(v.strip() for v in value if v.strip())
+    raise ValueError("'test' must be a pytest node id or a list of them")
+
+
+def _workspace_roots(ls: InfillServer) -> list[str]:
+    folders = (ls.workspace.folders or {}).values()
+    roots = [uris.to_fs_path(f.uri) or "" for f in folders if f.uri.startswith("file:")]
+    return [r for r in [*roots, ls.workspace.root_path or ""] if r]
 
 
 def _function_at(ls: InfillServer, target: Target) -> tuple[TextDocument, Located, FunctionSpan]:
@@ -153,11 +176,14 @@ async def resolve_code_action(ls: InfillServer, action: types.CodeAction) -> typ
 @server.command(FIX_COMMAND)
 async def fix_command(ls: InfillServer, *args: Any) -> dict[str, Any]:
     """``infill.fixFunction(target)``: compute the fix and apply it with workspace/applyEdit.
-    ``target`` is the action's data, or ``{uri, start: [line, character], instruction?}``."""
+    ``target`` is the action's data, or ``{uri, start: [line, character], instruction?, test?}``
+    where ``test`` names failing tests (pytest node ids, relative to the workspace folder)."""
     raw = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
     try:
         if not raw or not isinstance(raw[0], dict):
-            raise FixError("expected one argument {uri, start: [line, character], instruction?}")
+            raise FixError(
+                "expected one argument {uri, start: [line, character], instruction?, test?}"
+            )
         data = dict(raw[0])
         if len(raw) > 1 and isinstance(raw[1], str):
             data["instruction"] = raw[1]
@@ -196,6 +222,14 @@ async def run_fix(
         instruction=target.instruction,
     )
     fixer = Fixer(ls.loaded.engine, ls.settings)
+    tests = None
+    if target.tests:
+        tests = NamedTests(
+            target.tests,
+            snapshot.path,
+            project_root(snapshot.path, _workspace_roots(ls)),
+            ls.settings.fix_test_timeout_ms / 1000,
+        )
     units = doc.position_codec.client_num_units
     task = asyncio.current_task()
     progress = await progress_begin(ls, f"infill-lsp: fixing `{function.name}`", task)
@@ -210,7 +244,7 @@ async def run_fix(
     try:
         outcome = await ls.worker.run(
             "fix:" + target.uri,
-            lambda token: fixer.fix(snapshot.text, function, request, token, report, units),
+            lambda token: fixer.fix(snapshot.text, function, request, token, report, units, tests),
         )
         finish = outcome.message
     except (Cancelled, asyncio.CancelledError) as exc:  # $/cancelRequest or progress cancel
@@ -227,7 +261,8 @@ async def run_fix(
         "message": outcome.message,
         "changed": outcome.changed,
         "verified": outcome.verified,
-        "examples": outcome.examples,
+        "checks": outcome.checks,
+        "notes": outcome.notes,
         "baselinePassed": outcome.baseline_passed,
         "passed": outcome.passed,
         "attempts": outcome.attempts,

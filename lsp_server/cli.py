@@ -147,6 +147,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     from lsp_server.fix.answer import replace_function
     from lsp_server.fix.fixer import Fixer
     from lsp_server.fix.function import find_function
+    from lsp_server.fix.verify import NamedTests
     from lsp_server.prompt.chat import FixRequest
     from lsp_server.syntax.languages import normalise
 
@@ -179,7 +180,12 @@ def cmd_fix(args: argparse.Namespace) -> int:
         function.context,
         instruction=args.instruction or "",
     )
-    outcome = Fixer(loaded.engine, settings).fix(text, function, request, CancelToken())
+    tests = None
+    if args.test:
+        timeout_s = settings.fix_test_timeout_ms / 1000
+        tests = NamedTests(tuple(args.test), os.path.abspath(path), os.getcwd(), timeout_s)
+    fixer = Fixer(loaded.engine, settings)
+    outcome = fixer.fix(text, function, request, CancelToken(), tests=tests)
     print(f"[{outcome.message}; {outcome.total_ms / 1000:.1f}s]", file=sys.stderr)
     if outcome.new_text is None:
         return EXIT_FAILED if outcome.message.startswith("no fix") else 0
@@ -232,6 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     fix = sub.add_parser("fix", help="fix the function at FILE:LINE and print a unified diff")
     fix.add_argument("location", metavar="FILE:LINE", help="1-based line inside the function")
     fix.add_argument("--instruction", "-i", default="", help='e.g. "handle empty lists"')
+    fix.add_argument(
+        "--test",
+        "-t",
+        action="append",
+        default=[],
+        metavar="NODEID",
+        help="a failing pytest test (node id, from the current directory): shown to the model "
+        "and run against each candidate; repeatable",
+    )
     fix.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     fix.add_argument("--language", default=None, help="language id (default: from extension)")
     fix.add_argument("--gpu-layers", type=int, default=None, help="layers to offload to GPU")

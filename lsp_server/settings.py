@@ -58,11 +58,14 @@ class Settings:
     # "Fix this function": cap on the tokens of one answer, and on its generation time.
     fix_max_tokens: int = 1024
     fix_max_time_ms: int = 120_000
-    # Run the function's docstring examples (Python, in a subprocess with a timeout and no
-    # network) to show the model what goes wrong and to verify its candidates.
+    # Run code as evidence (Python, in a subprocess with a timeout and no network): the
+    # function's docstring examples and the failing test the user names, to show the model what
+    # goes wrong and to verify its candidates. Only inside the fix action, never on keystrokes.
     fix_run_examples: bool = True
-    # Interpreter for those examples ("" = the one running the server).
+    # Interpreter for those examples and tests ("" = the one running the server).
     fix_python: str = ""
+    # Hard timeout of one run of the named tests (the original, then each candidate).
+    fix_test_timeout_ms: int = 30_000
     # Candidates per fix (the first greedy, the others sampled), within a time budget.
     fix_candidates: int = 4
     fix_budget_ms: int = 30_000
@@ -96,6 +99,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "fix_max_time_ms": (1_000, 3_600_000),
     "fix_candidates": (1, 16),
     "fix_budget_ms": (1_000, 3_600_000),
+    "fix_test_timeout_ms": (1_000, 600_000),
     "max_file_bytes": (1_000, 1_000_000_000),
 }
 

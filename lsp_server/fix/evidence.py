@@ -22,8 +22,6 @@ import tempfile
 import textwrap
 from dataclasses import dataclass
 
-from lsp_server.fix.function import FunctionSpan
-
 MAX_EXAMPLES = 12
 EXAMPLE_TIMEOUT_S = 2
 # `f(1, 2) == 3`, `f(1) ➞ 2`, `f(1) => 2`, `f(1) -> 2`, `f(1) ==> 2`, `f(1) should return 2`
@@ -94,12 +92,23 @@ def module_for(document: str, function_start: int, function_end: int, candidate:
     return ast.unparse(tree)
 
 
-_HARNESS = """
-import json as _json, math as _math, signal as _signal, socket as _socket
+# Prepended to every program that runs user code: no connection, no name lookup. A subclass,
+# not a function, stands in for socket.socket so that modules subclassing it (ssl, asyncio)
+# still import.
+NO_NETWORK = """
+import socket as _socket
 def _no_network(*_a, **_k):
-    raise OSError("network disabled while running examples")
-_socket.socket = _no_network
-_socket.create_connection = _no_network
+    raise OSError("network disabled while running {what}")
+class _NoNetworkSocket(_socket.socket):
+    connect = connect_ex = sendto = sendmsg = _no_network
+_socket.socket = _NoNetworkSocket
+_socket.create_connection = _socket.getaddrinfo = _socket.gethostbyname = _no_network
+"""
+
+_HARNESS = (
+    NO_NETWORK.replace("{what}", "examples")
+    + """
+import json as _json, math as _math, signal as _signal
 def _alarm(*_a):
     raise TimeoutError("example took too long")
 _signal.signal(_signal.SIGALRM, _alarm)
@@ -126,6 +135,7 @@ for _call, _want in _json.loads({examples!r}):
     _signal.alarm(0)
     print(_json.dumps([_ok, _shown[:200]]), flush=True)
 """
+)
 
 
 def run_examples(
@@ -160,33 +170,3 @@ def run_examples(
         ok, shown = json.loads(row)
         outcomes.append(Outcome(example, bool(ok), shown))
     return outcomes
-
-
-class Verifier:
-    """Runs one function's docstring examples against candidate versions of it."""
-
-    def __init__(
-        self, document: str, start_line: int, end_line: int, examples: list[Example], python: str
-    ) -> None:
-        self.document = document
-        self.start_line, self.end_line = start_line, end_line
-        self.examples = examples
-        self.python = python
-
-    @classmethod
-    def for_function(
-        cls, document: str, function: FunctionSpan, language: str, python: str
-    ) -> Verifier | None:
-        """A verifier when the function is a module-level Python function with examples."""
-        if language != "python" or function.indent:
-            return None  # methods need an instance the examples do not show how to build
-        examples = docstring_examples(function.text, function.name)
-        if not examples:
-            return None
-        return cls(document, function.start_line, function.end_line, examples, python)
-
-    def run(self, candidate: str) -> list[Outcome] | None:
-        module = module_for(self.document, self.start_line, self.end_line, candidate)
-        if module is None:
-            return None
-        return run_examples(module, self.examples, self.python)

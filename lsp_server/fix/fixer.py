@@ -5,13 +5,14 @@ The same stages as a completion (context -> prompt -> engine -> validate), run o
 worker thread by the server (``codeAction/resolve`` and the ``infill.fixFunction`` command), by
 ``infill-lsp fix`` and by the B3 benchmark.
 
-- Evidence: for a Python function with docstring examples, the examples run first, and the
-  failing ones ("called f(3) -> got 4, expected 6") go into the prompt.
+- Evidence: for Python, the tests the user named and the function's docstring examples run
+  first (``fix.verify``), and what fails ("called f(3) -> got 4, expected 6", "test t fails:
+  assert 4 == 6") goes into the prompt.
 - Candidates: the greedy answer first, then sampled ones, within a count and a time budget; an
   answer that does not parse, drops or renames the function, or changes its signature is
-  rejected, and the next prompt says why (stricter). With examples, each candidate is run
+  rejected, and the next prompt says why (stricter). With checks, each candidate is run
   against them and the one passing most wins (ties: the smallest diff); it stops early at one
-  that passes them all. Without examples, the first valid answer is taken.
+  that passes them all. Without checks, the first valid answer is taken.
 - Nothing is ever half-applied: the result is a complete set of hunks or no edit, with a
   message that says what was verified.
 """
@@ -27,9 +28,9 @@ from dataclasses import dataclass, field
 from lsp_server.engine.base import CancelToken, Engine, GenerationRequest
 from lsp_server.fix.answer import Rejected, check_in_place, extract
 from lsp_server.fix.edits import Hunk, line_hunks
-from lsp_server.fix.evidence import Verifier
 from lsp_server.fix.function import FunctionSpan
 from lsp_server.fix.infill import line_candidates
+from lsp_server.fix.verify import NamedTests, Verifier
 from lsp_server.prompt.chat import FixRequest, fix_messages, render
 from lsp_server.settings import Settings
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int], None]  # (message, percentage)
 FENCE = "```"
 SAMPLE_TEMPERATURE = 0.7
-MAX_EVIDENCE = 4  # failing examples shown to the model
+MAX_EVIDENCE = 4  # failing checks shown to the model
 
 
 class TooLong(Exception):
@@ -48,7 +49,7 @@ class TooLong(Exception):
 @dataclass
 class Scored:
     text: str
-    passed: int | None  # examples passed; None without a verifier
+    passed: int | None  # checks passed; None without a verifier
     changed_lines: int
 
 
@@ -60,9 +61,11 @@ class FixOutcome:
     message: str  # for the user: what happened and what was verified
     attempts: int = 0
     total_ms: float = 0.0
-    examples: int = 0  # docstring examples available as evidence (0 = none)
+    checks: int = 0  # runnable checks (named tests + docstring examples; 0 = no evidence)
+    checks_noun: str = ""  # what they are, for messages ("docstring examples", ...)
     baseline_passed: int | None = None  # of those, how many the original passes
     passed: int | None = None  # how many the offered fix passes
+    notes: list[str] = field(default_factory=list)  # checks that could not run, and why
     replies: list[str] = field(default_factory=list)  # raw model answers (logs, debugging)
 
     @property
@@ -71,7 +74,7 @@ class FixOutcome:
 
     @property
     def verified(self) -> bool:
-        return self.changed and self.examples > 0 and self.passed == self.examples
+        return self.changed and self.checks > 0 and self.passed == self.checks
 
 
 class Fixer:
@@ -81,10 +84,30 @@ class Fixer:
         self.engine = engine
         self.settings = settings
 
-    def verifier(self, document: str, function: FunctionSpan, language: str) -> Verifier | None:
+    def verifier(
+        self,
+        document: str,
+        function: FunctionSpan,
+        language: str,
+        tests: NamedTests | None,
+        outcome: FixOutcome,
+    ) -> tuple[Verifier | None, tuple[str, ...]]:
+        """The checks that can run on this function (None: no evidence), and the descriptions
+        of those the function fails as it is (the evidence shown to the model)."""
         if not self.settings.fix_run_examples:
-            return None
-        return Verifier.for_function(document, function, language, self.settings.example_python())
+            if tests is not None and tests.node_ids:
+                outcome.notes.append("the named test was not run (fixRunExamples is off)")
+            return None, ()
+        verifier = Verifier.for_function(
+            document, function, language, self.settings.example_python(), tests
+        )
+        baseline = verifier.baseline(function.text)
+        outcome.notes.extend(verifier.problems)
+        if not verifier.total:
+            return None, ()
+        outcome.checks, outcome.checks_noun = verifier.total, verifier.noun()
+        outcome.baseline_passed = sum(check.passed for check in baseline)
+        return verifier, tuple(c.describe() for c in baseline if not c.passed)[:MAX_EVIDENCE]
 
     def fix(
         self,
@@ -94,18 +117,16 @@ class Fixer:
         cancel: CancelToken,
         progress: Progress | None = None,
         units: Callable[[str], int] = len,
+        tests: NamedTests | None = None,
     ) -> FixOutcome:
+        """Fix ``function`` of ``document``; ``tests`` are the failing tests the user named."""
         started = time.perf_counter()
         outcome = FixOutcome(function, None, [], "")
-        verifier = self.verifier(document, function, request.language)
-        baseline = verifier.run(function.text) if verifier is not None else None
-        if verifier is not None and baseline is not None:
-            outcome.examples = len(baseline)
-            outcome.baseline_passed = sum(o.passed for o in baseline)
-            failing = [o.describe() for o in baseline if not o.passed][:MAX_EVIDENCE]
-            request = dataclasses.replace(request, evidence=request.evidence + tuple(failing))
-        else:
-            verifier = None
+        if progress is not None and tests is not None and tests.node_ids:
+            progress("running the named test…", 0)
+        verifier, failing = self.verifier(document, function, request.language, tests, outcome)
+        if failing:
+            request = dataclasses.replace(request, evidence=request.evidence + failing)
         try:
             best = self._search(document, function, request, cancel, progress, verifier, outcome)
         except TooLong as exc:
@@ -125,18 +146,18 @@ class Fixer:
         outcome: FixOutcome,
     ) -> Scored | None:
         """Ask for candidates until one passes every example or the time budget is spent:
-        (with examples) one-line FIM rewrites first, within half the budget, being the cheapest
+        (with checks) one-line FIM rewrites first, within half the budget, being the cheapest
         and most often right for a one-line bug; then the greedy chat answer, then sampled ones.
-        Without examples: the first valid chat answer (one stricter retry when rejected)."""
+        Without checks: the first valid chat answer (one stricter retry when rejected)."""
         started = time.perf_counter()
         deadline = started + self.settings.fix_budget_ms / 1000
         tries = self.settings.fix_candidates if verifier is not None else 1
         keep_signature = not request.instruction.strip()
         best: Scored | None = None
-        if verifier is not None and outcome.baseline_passed != outcome.examples:
+        if verifier is not None and outcome.baseline_passed != outcome.checks:
             half = started + self.settings.fix_budget_ms / 2000
             best = self._infill(document, function, request.language, cancel, verifier, half)
-            if best is not None and best.passed == outcome.examples:
+            if best is not None and best.passed == outcome.checks:
                 return best
         attempt = 0
         while attempt < tries or (request.rejected and attempt <= tries):
@@ -159,13 +180,13 @@ class Fixer:
             request = dataclasses.replace(request, rejected="")
             if candidate.same:
                 outcome.message = f"no change proposed for `{function.name}`"
-                if verifier is None or outcome.baseline_passed == outcome.examples:
+                if verifier is None or outcome.baseline_passed == outcome.checks:
                     break  # nothing shows the function wrong: unchanged is a fine answer
                 continue
             scored = self._score(candidate.text, function, verifier)
             if best is None or _better(scored, best):
                 best = scored
-            if verifier is None or scored.passed == outcome.examples:
+            if verifier is None or scored.passed == outcome.checks:
                 break
         return best
 
@@ -179,8 +200,8 @@ class Fixer:
         deadline: float,
     ) -> Scored | None:
         """One-line rewrites by the FIM model (``fix.infill``), verified; stops at the first
-        that passes every example or at the deadline."""
-        total = len(verifier.examples)
+        that passes every check or at the deadline."""
+        total = verifier.total
         best: Scored | None = None
         rewrites = line_candidates(self.engine, self.settings, document, function, language, cancel)
         for text in rewrites:
@@ -199,33 +220,33 @@ class Fixer:
         changed = sum(h.end_line - h.start_line + 1 for h in line_hunks(function.text, text, 0))
         if verifier is None:
             return Scored(text, None, changed)
-        results = verifier.run(text)
-        return Scored(text, sum(o.passed for o in results) if results else 0, changed)
+        return Scored(text, verifier.score(text), changed)
 
     def _settle(self, outcome: FixOutcome, best: Scored | None, units) -> None:
         """Decide what is offered, and say what was verified."""
-        function, total = outcome.function, outcome.examples
+        function, total, noun = outcome.function, outcome.checks, outcome.checks_noun
+        notes = "".join(f"; {note}" for note in outcome.notes)
         if best is None:
-            outcome.message = outcome.message or f"no fix found for `{function.name}`"
+            outcome.message = (outcome.message or f"no fix found for `{function.name}`") + notes
             return
         before = outcome.baseline_passed or 0
         if best.passed is not None and (best.passed < before or best.passed == before < total):
             outcome.message = (
                 f"no fix found for `{function.name}`: no candidate passes more of its "
-                f"{total} docstring examples than the function as it is ({before}/{total})"
+                f"{total} {noun} than the function as it is ({before}/{total})" + notes
             )
             return
         outcome.new_text, outcome.passed = best.text, best.passed
         outcome.hunks = line_hunks(function.text, best.text, function.start_line, units)
         if best.passed is None:
-            label = "not verified (no runnable examples)"
+            label = "not verified (no runnable examples or tests)"
         elif best.passed == before:
-            label = f"still passes its {total} docstring examples (they do not show the bug)"
+            label = f"still passes its {total} {noun} (they do not show the bug)"
         elif best.passed == total:
-            label = f"passes {total}/{total} docstring examples"
+            label = f"passes {total}/{total} {noun}"
         else:
-            label = f"passes {best.passed}/{total} docstring examples (was {before}/{total})"
-        outcome.message = f"Fix this function `{function.name}` — {label}"
+            label = f"passes {best.passed}/{total} {noun} (was {before}/{total})"
+        outcome.message = f"Fix this function `{function.name}` — {label}" + notes
 
     def prompt_for(self, request: FixRequest) -> list[int]:
         engine = self.engine
@@ -279,5 +300,5 @@ class Fixer:
 
 
 def _better(a: Scored, b: Scored) -> bool:
-    """More examples passed wins; then the smaller change."""
+    """More checks passed wins; then the smaller change."""
     return ((a.passed or 0), -a.changed_lines) > ((b.passed or 0), -b.changed_lines)

@@ -90,3 +90,20 @@ def test_fix_rejects_lines_outside_functions(tmp_path):
     out = cli("fix", f"{source}:1")
     assert out.returncode == 1 and "not inside a function" in out.stderr
     assert "FILE:LINE" in cli("fix", "flat.py").stderr
+
+
+@pytest.mark.model
+def test_fix_with_a_named_failing_test(tmp_path):
+    from tests.unit.test_fix_named_test import OPS, TESTS
+
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "__init__.py").write_text("")
+    (tmp_path / "shop" / "cart.py").write_text(OPS)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_cart.py").write_text(TESTS)
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    node = f"{tmp_path}/tests/test_cart.py::test_total"
+    out = cli("fix", f"{tmp_path}/shop/cart.py:6", "--test", node)
+    assert out.returncode == 0, out.stderr
+    assert "-        result = 1\n+        result = 0\n" in out.stdout
+    assert "passes 1/1 named test" in out.stderr

@@ -71,7 +71,7 @@ def test_failing_examples_are_evidence_and_the_verified_fix_is_a_minimal_edit():
     engine, _function, outcome = run([GOOD])
     assert "called total([1, 2, 3]) -> got 7, expected 6" in engine.prompts[0]
     assert "called total([]) -> got 1, expected 0" in engine.prompts[0]
-    assert outcome.examples == 2 and outcome.baseline_passed == 0 and outcome.passed == 2
+    assert outcome.checks == 2 and outcome.baseline_passed == 0 and outcome.passed == 2
     assert outcome.verified and "passes 2/2 docstring examples" in outcome.message
     assert [(h.start_line, h.end_line) for h in outcome.hunks] == [(8, 9)]
     assert apply_hunks(DOC, outcome.hunks) == DOC.replace("result = 1", "result = 0")
