@@ -62,8 +62,8 @@ class Target:
     @classmethod
     def from_data(cls, data: Any) -> Target:
         try:
-            start = types.Position(*data["start"])
-            end = types.Position(*data.get("end", data["start"]))
+            start = _position(data["start"])
+            end = _position(data.get("end", data["start"]))
             return cls(
                 str(data["uri"]),
                 start,
@@ -75,6 +75,14 @@ class Target:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise FixError(f"malformed fix request: {exc}") from exc
+
+
+def _position(value: Any) -> types.Position:
+    """``[line, character]`` or ``{line, character}`` (0-based)."""
+    if isinstance(value, dict):
+        return types.Position(int(value["line"]), int(value["character"]))
+    line, character = value
+    return types.Position(int(line), int(character))
 
 
 def _node_ids(value: Any) -> tuple[str, ...]:
@@ -232,6 +240,7 @@ async def run_fix(
         )
     units = doc.position_codec.client_num_units
     task = asyncio.current_task()
+    ls.worker.cancel(target.uri, "a fix was asked for")  # e.g. a prefetch: the user waits now
     progress = await progress_begin(ls, f"infill-lsp: fixing `{function.name}`", task)
     loop = asyncio.get_running_loop()
 

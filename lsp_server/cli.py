@@ -77,9 +77,19 @@ def _load(settings):
 def _settings(args: argparse.Namespace):
     from lsp_server.settings import Settings, merge
 
-    raw = {"modelPath": args.model or ""}
+    # A one-shot command waits for its answer anyway: no time cap on generation (the editor's
+    # per-keystroke cap, maxTimeMs, would cut the answer on a busy machine); --set overrides.
+    raw: dict[str, object] = {"modelPath": args.model or "", "maxTimeMs": 0}
     if getattr(args, "gpu_layers", None) is not None:
         raw["nGpuLayers"] = args.gpu_layers
+    for item in getattr(args, "set", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"infill-lsp: --set expects KEY=VALUE (JSON value), got {item!r}")
+        try:
+            raw[key.strip()] = json.loads(value)
+        except ValueError:
+            raw[key.strip()] = value  # a bare string
     settings, errors = merge(Settings(), raw)
     if errors:
         raise SystemExit("infill-lsp: " + "; ".join(errors))
@@ -235,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     complete.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     complete.add_argument("--language", default=None, help="language id (default: from extension)")
     complete.add_argument("--gpu-layers", type=int, default=None, help="layers to offload to GPU")
+    complete.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a server setting, e.g. --set maxTokens=64 (repeatable)",
+    )
     fix = sub.add_parser("fix", help="fix the function at FILE:LINE and print a unified diff")
     fix.add_argument("location", metavar="FILE:LINE", help="1-based line inside the function")
     fix.add_argument("--instruction", "-i", default="", help='e.g. "handle empty lists"')
@@ -250,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     fix.add_argument("--language", default=None, help="language id (default: from extension)")
     fix.add_argument("--gpu-layers", type=int, default=None, help="layers to offload to GPU")
+    fix.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a server setting, e.g. --set maxTokens=64 (repeatable)",
+    )
     model = sub.add_parser("model", help="resolve the model and print its path, checksum, dialect")
     model.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     model.add_argument("--json", action="store_true", help="print JSON")

@@ -6,14 +6,19 @@ the ``infill-lsp complete`` CLI, so both always run the same pipeline.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
-from lsp_server.context.types import Context, Mode
+from lsp_server.context.retrieval import Retriever
+from lsp_server.context.types import Context, Mode, Snippet
 from lsp_server.context.window import Budget, build_context
 from lsp_server.engine.base import CancelToken, Engine, Generation, GenerationRequest
+from lsp_server.index.workspace import WorkspaceIndex
 from lsp_server.postprocess.pipeline import postprocess, should_stop
 from lsp_server.postprocess.suffix_repeat import repeats_neighbour
 from lsp_server.prompt.builder import build_fim_prompt
@@ -25,6 +30,10 @@ log = logging.getLogger(__name__)
 # time only: the prompt is still in the KV cache.
 MAX_REDECODES = 2
 COUNT_CACHE_LINES = 8192
+# Cross-file snippets are kept per (document, anchor): they sit at the front of the prompt, so
+# changing them costs the whole prompt's evaluation; the anchor changes rarely (context.anchor).
+EXTRA_CACHE = 64
+RETRIEVAL_MS = 20.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,8 @@ class Completion:
     generation: Generation | None
     context_ms: float
     total_ms: float
+    snippets: int = 0  # cross-file snippets in the prompt
+    prompt: list[int] | None = None  # the prompt's token ids (log_prompts)
 
     def stats(self) -> dict[str, float | int | str]:
         g = self.generation
@@ -57,6 +68,7 @@ class Completion:
             "promptMs": round(g.prompt_ms, 1) if g else 0.0,
             "generateMs": round(g.generate_ms, 1) if g else 0.0,
             "contextMs": round(self.context_ms, 1),
+            "snippets": self.snippets,
             "totalMs": round(self.total_ms, 1),
             "finish": g.finish if g else "skipped",
         }
@@ -65,9 +77,13 @@ class Completion:
 class Completer:
     """Runs the pipeline against one engine with the current settings."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, index: WorkspaceIndex | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
+        self.index = index
+        self._extras: OrderedDict[tuple[str, int], tuple[Snippet, ...]] = OrderedDict()
         # Token counts of lines for the context budgets: between keystrokes almost every line
         # of the window is the same, and tokenizing ~1,700 tokens again cost ~10 ms a request.
         self._count = functools.lru_cache(maxsize=COUNT_CACHE_LINES)(self._tokens_in)
@@ -76,10 +92,41 @@ class Completer:
         return len(self.engine.tokenize(text))
 
     def context_for(self, doc: Snapshot) -> Context:
-        budget = Budget(self.settings.prefix_tokens, self.settings.suffix_tokens)
-        return build_context(
+        """The local window, with cross-file snippets in front when the index has any; their
+        tokens come out of the prefix budget, so the prompt does not grow."""
+        extra = self._snippets(doc)
+        cost = sum(self._count(s.text) + 8 for s in extra)
+        budget = Budget(max(64, self.settings.prefix_tokens - cost), self.settings.suffix_tokens)
+        ctx = build_context(
             doc.text, doc.offset, doc.language, self._count, budget, doc.path, doc.anchor
         )
+        if not extra or self.index is None:
+            return ctx
+        repo, shown = self.index.display(doc.path)
+        return dataclasses.replace(ctx, extra=extra, repo=repo, path=shown)
+
+    def _snippets(self, doc: Snapshot) -> tuple[Snippet, ...]:
+        """Cross-file snippets for a document inside a workspace folder (a file outside has
+        no repository to draw from)."""
+        index = self.index
+        if index is None or not self.settings.repo_context or not doc.path:
+            return ()
+        if index.folder_of(Path(doc.path).resolve()) is None:
+            return ()
+        anchor = doc.anchor if doc.anchor is not None else doc.text.rfind("\n", 0, doc.offset)
+        key = (doc.path, anchor)
+        cached = self._extras.get(key)
+        if cached is not None:
+            self._extras.move_to_end(key)
+            return cached
+        retriever = Retriever(index, self._count)
+        found = retriever.retrieve(
+            doc.path, doc.text, doc.offset, self.settings.repo_context_tokens, RETRIEVAL_MS
+        )
+        self._extras[key] = found
+        while len(self._extras) > EXTRA_CACHE:
+            self._extras.popitem(last=False)
+        return found
 
     def complete(self, doc: Snapshot, cancel: CancelToken) -> Completion:
         started = time.perf_counter()
@@ -100,7 +147,11 @@ class Completer:
         )
         generation, text = self._decode(request, ctx, cancel)
         total_ms = (time.perf_counter() - started) * 1000
-        result = Completion(text, generation.text, ctx.mode, generation, context_ms, total_ms)
+        result = Completion(
+            text, generation.text, ctx.mode, generation, context_ms, total_ms, len(ctx.extra)
+        )
+        if self.settings.log_prompts:
+            result.prompt = prompt
         log.info("completion %s", result.stats())
         return result
 

@@ -16,6 +16,8 @@ from lsp_server.context.anchor import AnchorMemory
 from lsp_server.documents import locate
 from lsp_server.engine.base import Cancelled
 from lsp_server.engine.worker import ModelWorker
+from lsp_server.index.watcher import IndexWatcher
+from lsp_server.index.workspace import WorkspaceIndex
 from lsp_server.loader import LoadedModel, load_engine, needs_reload
 from lsp_server.model.resolve import ModelError
 from lsp_server.settings import Settings, merge, to_wire
@@ -53,6 +55,9 @@ class InfillServer(LanguageServer):
             "prefetches": 0,  # prefetch generations that ran to the end
         }
         self._load_task: asyncio.Task | None = None  # held so the task is not collected
+        self.index: WorkspaceIndex | None = None  # repository context (lsp_server.indexing)
+        self.watcher: IndexWatcher | None = None
+        self._index_task: asyncio.Task | None = None
         self._background: set[asyncio.Task] = set()  # prefetch tasks, held until done
 
     # -- messages -------------------------------------------------------------------------
@@ -104,16 +109,21 @@ def on_initialize(ls: InfillServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.INITIALIZED)
 def on_initialized(ls: InfillServer, _params: types.InitializedParams) -> None:
+    indexing.start(ls)  # first: the completer the model load creates gets the index
     ls._load_task = asyncio.ensure_future(load_model(ls))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
 def on_configuration(ls: InfillServer, params: types.DidChangeConfigurationParams) -> None:
+    ignore = ls.settings.repo_ignore
     reload = ls.apply_settings(params.settings, "settings")
     if ls.state == "starting":
         return  # initialized will load with these settings
+    indexing.settings_changed(ls, ignore)
     if not ls.settings.enable:
         ls.set_state("disabled")
+    elif ls.state == "loading" and not reload:
+        return  # the load under way takes the new settings when it finishes
     elif reload or ls.completer is None:
         ls._load_task = asyncio.ensure_future(load_model(ls))
     else:
@@ -123,6 +133,7 @@ def on_configuration(ls: InfillServer, params: types.DidChangeConfigurationParam
 @server.feature(types.SHUTDOWN)
 def on_shutdown(ls: InfillServer, _params: None) -> None:
     ls.worker.cancel_all()
+    indexing.stop(ls)
 
 
 async def load_model(ls: InfillServer) -> None:
@@ -153,7 +164,7 @@ async def load_model(ls: InfillServer) -> None:
         ls.set_state("error", f"model load failed: {exc}")
         ls.tell(f"infill-lsp: {ls.message}")
     else:
-        ls.loaded, ls.completer = loaded, Completer(loaded.engine, ls.settings)
+        ls.loaded, ls.completer = loaded, Completer(loaded.engine, ls.settings, ls.index)
         ls.set_state("ready", loaded.engine.name)
         ls.log(f"model ready: {loaded.describe()}", types.MessageType.Info)
     if progress is not None:
@@ -255,6 +266,8 @@ def _record(ls: InfillServer, number: int, result: Completion) -> None:
         ls.totals["evaluatedTokens"] += result.generation.evaluated_tokens
         ls.totals["promptTokens"] += result.generation.prompt_tokens
     ls.log(f"completion {stats}")
+    if result.prompt is not None and ls.loaded is not None:  # the logPrompts setting
+        ls.log("prompt: " + ls.loaded.engine.detokenize(result.prompt, special=True))
 
 
 @server.feature(
@@ -316,9 +329,12 @@ def status(ls: InfillServer, _params: object) -> dict[str, object]:
         "settings": to_wire(ls.settings),
         "last": ls.last,
         "lastFix": ls.last_fix,
+        "index": ls.index.stats.to_wire() if ls.index is not None else None,
         "totals": dict(ls.totals),
     }
 
 
-# The fix action's handlers register themselves on ``server`` (imported last: they use it).
+# The fix action's and the index's handlers register themselves on ``server`` (imported last:
+# they use it).
 import lsp_server.actions  # noqa: E402, F401
+import lsp_server.indexing as indexing  # noqa: E402

@@ -69,6 +69,15 @@ class Settings:
     # Candidates per fix (the first greedy, the others sampled), within a time budget.
     fix_candidates: int = 4
     fix_budget_ms: int = 30_000
+    # Cross-file context: a tree-sitter index of the workspace folders (kept fresh by a file
+    # watcher) gives each completion definitions and similar code from other files, within
+    # this many tokens, taken from the prefix budget (the prompt does not grow).
+    repo_context: bool = True
+    repo_context_tokens: int = 512
+    # Extra ignore globs (gitignore syntax) on top of .gitignore / .infillignore.
+    repo_ignore: tuple[str, ...] = field(default_factory=tuple)
+    # Log every prompt sent to the model (window/logMessage): for debugging the context.
+    log_prompts: bool = False
     disabled_languages: tuple[str, ...] = field(default_factory=tuple)
     max_file_bytes: int = 2_000_000  # bigger documents get no suggestion (and no parse cost)
     # textDocument/completion answers with the infill: "auto" = only for clients that do not
@@ -100,6 +109,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "fix_candidates": (1, 16),
     "fix_budget_ms": (1_000, 3_600_000),
     "fix_test_timeout_ms": (1_000, 600_000),
+    "repo_context_tokens": (0, 8_192),
     "max_file_bytes": (1_000, 1_000_000_000),
 }
 

@@ -6,6 +6,15 @@ import enum
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class Snippet:
+    """A piece of another file shown to the model."""
+
+    path: str  # as the prompt shows it: relative to the workspace folder
+    text: str
+    kind: str  # "definition" | "similar"
+
+
 class Mode(enum.Enum):
     """How much text the model may propose at this cursor.
 
@@ -31,8 +40,11 @@ class Context:
     suffix: str
     language: str  # normalised language name ("python", "typescript", ...) or "" when unknown
     mode: Mode = Mode.MULTI_LINE
-    path: str = ""  # file path or URI, for prompts that name the file
-    extra: tuple[str, ...] = field(default_factory=tuple)  # cross-file snippets (repo context)
+    path: str = ""  # file path (relative to the workspace folder when the prompt shows it)
+    # Cross-file context (``context.retrieval``): snippets of other files, and the name of the
+    # repository they come from, for models with a repository-level prompt format.
+    extra: tuple[Snippet, ...] = field(default_factory=tuple)
+    repo: str = ""
     # How many characters at the end of ``prefix`` (from the anchor to the cursor) the prompt
     # places after the middle marker, as the start of the answer (see ``context.anchor``).
     head: int = 0

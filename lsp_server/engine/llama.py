@@ -82,8 +82,9 @@ class LlamaEngine:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
 
-    def detokenize(self, ids: list[int]) -> str:
-        return self._llm.detokenize(ids).decode("utf-8", errors="replace")
+    def detokenize(self, ids: list[int], special: bool = False) -> str:
+        """special=True spells control tokens out ("<|file_sep|>"): for prompt logs."""
+        return self._llm.detokenize(ids, special=special).decode("utf-8", errors="replace")
 
     # -- KV bookkeeping -------------------------------------------------------------------------
     def kv_tokens(self) -> list[int]:

@@ -50,6 +50,12 @@ class ModelWorker:
             if self._latest.get(key) is token:
                 del self._latest[key]
 
+    def cancel(self, key: str, reason: str) -> None:
+        """Cancel the job running or queued under ``key``, if any."""
+        token = self._latest.get(key)
+        if token is not None:
+            token.cancel(reason)
+
     def cancel_all(self, reason: str = "shutting down") -> None:
         for token in list(self._latest.values()):
             token.cancel(reason)

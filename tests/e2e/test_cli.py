@@ -62,6 +62,9 @@ def test_complete_rejects_bad_locations_and_files(tmp_path):
     bad = cli("complete", f"{latin1}:1:1")
     assert bad.returncode == 1 and "not UTF-8" in bad.stderr
     assert latin1.read_bytes() == b"name = 'caf\xe9'\n"
+    bad_setting = cli("complete", "examples/fibonacci.py:15:5", "--set", "maxTokens=many")
+    assert bad_setting.returncode != 0 and "maxTokens" in bad_setting.stderr
+    assert "KEY=VALUE" in cli("complete", "examples/fibonacci.py:15:5", "--set", "x").stderr
 
 
 def test_model_command_with_missing_path_explains(tmp_path):

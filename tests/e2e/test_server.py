@@ -38,6 +38,8 @@ async def client(lsp_client: LanguageClient):
 
     # No time cap: what these tests check must not depend on how busy the machine is.
     await initialize(lsp_client, {"maxTokens": 64, "maxTimeMs": 0})
+    # Settings right after initialized (Neovim sends them): the load under way takes them.
+    configure(lsp_client, maxTokens=64)
     st = await wait_state(lsp_client)
     assert st["state"] == "ready", st
     yield
@@ -60,6 +62,8 @@ async def test_model_loaded_with_progress_and_verified(client: LanguageClient):
     pushed = client.pushed_states  # type: ignore[attr-defined]
     assert [p["state"] for p in pushed][:2] == ["loading", "ready"], pushed
     assert pushed[1]["model"]["dialect"] == "qwen"
+    ready = [m for m in client.log_messages if m.message.startswith("model ready")]
+    assert len(ready) == 1, "the model was loaded more than once"
 
 
 @pytest.mark.asyncio(loop_scope="module")

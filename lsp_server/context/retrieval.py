@@ -1,0 +1,246 @@
+"""Cross-file context for one completion: what the rest of the repository says about the code
+around the cursor, inside a token budget and a time budget.
+
+1. Definitions: identifiers near the cursor (closest first) that resolve to another file --
+   through this file's imports (``from .models import User``, ``import pkg.mod as m`` +
+   ``m.func``), else through the symbol table when the name is defined in few places -- shown as
+   their source when short, else as an outline (signature, docstring line, methods).
+2. Similar code: windows of recently opened/edited files that share the most identifiers with
+   the lines above the cursor (Jaccard).
+
+Never the current file, never what the prefix/suffix already hold, never a file the index does
+not hold (ignored or secret files are never indexed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+
+from lsp_server.context.types import Snippet
+from lsp_server.index.chunks import identifiers, jaccard
+from lsp_server.index.symbols import FileSymbols, Import, Symbol
+from lsp_server.index.workspace import WorkspaceIndex
+
+QUERY_ABOVE = 30  # lines above the cursor whose identifiers are resolved
+QUERY_BELOW = 8
+SIMILAR_LINES = 12  # lines above the cursor compared with other files' windows
+MIN_SIMILARITY = 0.2
+MAX_SIMILAR = 2
+MAX_DEFINITION_FILES = 3  # a bare name defined in more files than this is too ambiguous
+FULL_SOURCE_LINES = 15  # shorter definitions are shown whole
+MAX_OUTLINE_MEMBERS = 20
+_CHAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
+
+CountTokens = Callable[[str], int]
+
+
+def _chains_near(text: str, offset: int) -> list[str]:
+    """Dotted identifier chains around the cursor, closest first, each once."""
+    lines_above = text[:offset].split("\n")
+    below = text[offset:].split("\n")
+    ordered = [
+        lines_above[-1],
+        *reversed(lines_above[-QUERY_ABOVE:-1]),
+        *below[1 : QUERY_BELOW + 1],
+    ]
+    seen: dict[str, None] = {}
+    for i, line in enumerate(ordered):
+        chains = _CHAIN.findall(line.split("#", 1)[0])
+        for chain in reversed(chains) if i == 0 else chains:  # the cursor's line: right to left
+            seen.setdefault(chain, None)
+    return list(seen)
+
+
+class Retriever:
+    """Snippets for one request from a ``WorkspaceIndex``."""
+
+    def __init__(self, index: WorkspaceIndex, count: CountTokens) -> None:
+        self.index = index
+        self.count = count
+
+    def retrieve(
+        self,
+        path: str,
+        text: str,
+        offset: int,
+        budget_tokens: int,
+        time_budget_ms: float = 20.0,
+    ) -> tuple[Snippet, ...]:
+        if budget_tokens <= 0:
+            return ()
+        started = time.perf_counter()
+        deadline = started + time_budget_ms / 1000
+        path = os.path.realpath(path) if path else ""
+        own = self.index.symbols_of(path) if path else None
+        defined_here = {s.name for s in own.symbols} if own else set()
+        imports = {i.local: i for i in own.imports} if own else {}
+        picked: list[Snippet] = []
+        used = 0
+        shown: set[tuple[str, int]] = set()  # (path, start line) of definitions already in
+
+        def add(snippet: Snippet) -> bool:
+            nonlocal used
+            if snippet.text.strip() and snippet.text.strip() in text:
+                return True  # the document already holds it
+            cost = self.count(snippet.text) + 8  # + file separator and path
+            if used + cost > budget_tokens:
+                return False
+            picked.append(snippet)
+            used += cost
+            return True
+
+        for chain in _chains_near(text, offset):
+            if time.perf_counter() > deadline:
+                break
+            for where, symbol in self._resolve(chain, path, imports, defined_here):
+                if (where, symbol.start_line) in shown:
+                    continue
+                shown.add((where, symbol.start_line))
+                body = self._render(where, symbol)
+                if body and not add(Snippet(self._display(where), body, "definition")):
+                    break
+        if time.perf_counter() < deadline:
+            for snippet in self._similar(path, text, offset, shown, deadline)[:MAX_SIMILAR]:
+                if not add(snippet):
+                    break
+        return tuple(picked)
+
+    # -- definitions -----------------------------------------------------------------------
+    def _resolve(
+        self, chain: str, path: str, imports: dict[str, Import], defined_here: set[str]
+    ) -> list[tuple[str, Symbol]]:
+        parts = chain.split(".")
+        head, rest = parts[0], parts[1:]
+        imported = imports.get(head) or imports.get(chain)
+        if imported is not None:
+            return self._through_import(imported, rest, path)
+        if head in defined_here or (rest and head in ("self", "this", "cls")):
+            return []
+        found = {p: s for p, s in self.index.definitions(head).items() if p != path}
+        if not found or len(found) > MAX_DEFINITION_FILES:
+            return []
+        near = sorted(found, key=lambda p: -len(os.path.commonpath([p, path])) if path else 0)
+        top = [s for s in found[near[0]] if not s.parent] or found[near[0]][:1]
+        return [(near[0], top[0])]
+
+    def _through_import(
+        self, imp: Import, rest: list[str], importer: str
+    ) -> list[tuple[str, Symbol]]:
+        if imp.name:  # from module import name
+            for file in self.index.module_files(imp.module, importer):
+                symbol = self._top_level(file, imp.name)
+                if symbol is not None:
+                    return [(file, symbol), *self._member(file, symbol, rest)]
+            sub = (
+                f"{imp.module}.{imp.name}"
+                if not imp.module.endswith(".")
+                else imp.module + imp.name
+            )
+            files = self.index.module_files(sub, importer)  # from pkg import module
+            if files and rest:
+                symbol = self._top_level(files[0], rest[0])
+                return [(files[0], symbol)] if symbol is not None else []
+            # re-exported through a package __init__: the definition elsewhere
+            found = {p: s for p, s in self.index.definitions(imp.name).items() if p != importer}
+            if 0 < len(found) <= MAX_DEFINITION_FILES:
+                where = sorted(found)[0]
+                top = [s for s in found[where] if not s.parent]
+                return [(where, top[0])] if top else []
+            return []
+        if not rest:
+            return []
+        for file in self.index.module_files(imp.module, importer):  # import mod; mod.func
+            symbol = self._top_level(file, rest[0])
+            if symbol is not None:
+                return [(file, symbol)]
+        return []
+
+    def _top_level(self, path: str, name: str) -> Symbol | None:
+        symbols = self.index.symbols_of(path)
+        if symbols is None:
+            return None
+        return next((s for s in symbols.symbols if s.name == name and not s.parent), None)
+
+    def _member(self, path: str, symbol: Symbol, rest: list[str]) -> list[tuple[str, Symbol]]:
+        """``Class.method``: the method too, when the class outline would not show its body."""
+        if not rest or symbol.kind not in ("class", "type"):
+            return []
+        symbols = self.index.symbols_of(path) or FileSymbols((), ())
+        member = next(
+            (s for s in symbols.symbols if s.parent == symbol.name and s.name == rest[0]), None
+        )
+        return [(path, member)] if member is not None else []
+
+    def _render(self, path: str, symbol: Symbol) -> str:
+        text = self.index.text_of(path)
+        if text is None:
+            return ""
+        lines = text.split("\n")
+        start = symbol.start_line
+        while start > 0 and lines[start - 1].lstrip().startswith("@"):  # decorators
+            start -= 1
+        end = symbol.end_line + 1
+        source = lines[start:end]
+        if len(source) <= FULL_SOURCE_LINES:
+            return _dedent("\n".join(source))
+        if symbol.kind in ("class", "type"):
+            return self._outline(path, symbol, lines)
+        indent = _indent_of(lines[symbol.start_line])
+        head = [symbol.signature]
+        if symbol.doc:
+            head.append(f'{indent}    """{symbol.doc}"""')
+        head.append(f"{indent}    ...")
+        return _dedent("\n".join([indent + head[0], *head[1:]]))
+
+    def _outline(self, path: str, symbol: Symbol, lines: list[str]) -> str:
+        symbols = self.index.symbols_of(path) or FileSymbols((), ())
+        indent = _indent_of(lines[symbol.start_line])
+        out = [indent + symbol.signature]
+        if symbol.doc:
+            out.append(f'{indent}    """{symbol.doc}"""')
+        members = [s for s in symbols.symbols if s.parent == symbol.name][:MAX_OUTLINE_MEMBERS]
+        for member in members:
+            inner = lines[member.start_line] if member.start_line < len(lines) else ""
+            out.append(f"{_indent_of(inner) or indent + '    '}{member.signature} ...")
+        if not members:
+            out.append(f"{indent}    ...")
+        return _dedent("\n".join(out))
+
+    # -- similar code ----------------------------------------------------------------------
+    def _similar(
+        self, path: str, text: str, offset: int, shown: set[tuple[str, int]], deadline: float
+    ) -> list[Snippet]:
+        query = identifiers("\n".join(text[:offset].split("\n")[-SIMILAR_LINES:]))
+        if len(query) < 2:
+            return []
+        scored: list[tuple[float, str, str]] = []
+        for other in self.index.recent():
+            if other == path or time.perf_counter() > deadline:
+                continue
+            best = max(
+                ((jaccard(query, c.idents), c) for c in self.index.chunks_of(other)),
+                key=lambda pair: pair[0],
+                default=(0.0, None),
+            )
+            score, window = best
+            if window is not None and score >= MIN_SIMILARITY:
+                scored.append((score, other, window.text))
+        scored.sort(key=lambda row: -row[0])
+        return [Snippet(self._display(p), _dedent(body), "similar") for _, p, body in scored]
+
+    def _display(self, path: str) -> str:
+        return self.index.display(path)[1]
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _dedent(text: str) -> str:
+    lines = text.split("\n")
+    widths = [len(line) - len(line.lstrip()) for line in lines if line.strip()]
+    cut = min(widths, default=0)
+    return "\n".join(line[cut:] for line in lines).strip("\n")

@@ -1,0 +1,374 @@
+"""The repository index: every indexed file's symbols and imports, in memory, persisted per
+workspace folder, fed by a background scan, the file watcher and the editor's open documents.
+
+Threads: the scan and the watcher write, completions (on the model worker) read; one lock
+guards the maps, held only for dictionary work, never for parsing or disk reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsp_server.index.chunks import Chunk, chunk
+from lsp_server.index.files import FileFilter, looks_secret, read_source, under_any
+from lsp_server.index.store import IndexStore, Stored, content_hash, store_path
+from lsp_server.index.symbols import FileSymbols, Symbol, extract
+from lsp_server.syntax.languages import normalise
+
+log = logging.getLogger(__name__)
+
+MAX_RECENT = 12  # files whose chunks the similarity search looks at
+SAVE_EVERY = 500  # rows per store write during a scan
+
+Progress = Callable[[int, int], None]  # (files done, files total)
+
+
+@dataclass
+class Entry:
+    language: str
+    symbols: FileSymbols
+    digest: str = ""
+
+
+@dataclass
+class Live:
+    """An open document's text (newer than the disk), re-parsed lazily."""
+
+    text: str
+    language: str
+    parsed: FileSymbols | None = None
+
+
+@dataclass
+class Folder:
+    root: Path
+    filter: FileFilter
+    store: IndexStore | None
+    files: int = 0
+    scan_ms: float = 0.0
+    reused: int = 0  # files taken from the store unchanged on the last scan
+
+
+@dataclass
+class IndexStats:
+    folders: int = 0
+    files: int = 0
+    symbols: int = 0
+    last_scan_ms: float = 0.0
+    reused: int = 0
+    updates: int = 0
+    last_update_ms: float = 0.0
+
+    def to_wire(self) -> dict[str, float | int]:
+        return {
+            "folders": self.folders,
+            "files": self.files,
+            "symbols": self.symbols,
+            "lastScanMs": round(self.last_scan_ms, 1),
+            "reused": self.reused,
+            "updates": self.updates,
+            "lastUpdateMs": round(self.last_update_ms, 2),
+        }
+
+
+class WorkspaceIndex:
+    def __init__(self, ignore_globs: tuple[str, ...] = (), persist: bool = True) -> None:
+        self.ignore_globs = ignore_globs
+        self.persist = persist
+        self.folders: list[Folder] = []
+        self._entries: dict[str, Entry] = {}
+        self._by_name: dict[str, dict[str, list[Symbol]]] = {}  # name -> path -> symbols
+        self._modules: dict[str, set[str]] = {}  # dotted module suffix -> python paths
+        self._live: dict[str, Live] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._chunks: dict[str, tuple[str, list[Chunk]]] = {}  # path -> (digest, chunks)
+        self._lock = threading.RLock()
+        self.generation = 0  # bumped on every change: retrieval caches key on it
+        self.stats = IndexStats()
+
+    # -- folders and scanning --------------------------------------------------------------
+    def add_folder(self, root: str | Path) -> Folder:
+        path = Path(root).resolve()
+        for folder in self.folders:
+            if folder.root == path:
+                return folder
+        store = IndexStore(store_path(path)) if self.persist else None
+        folder = Folder(path, FileFilter(path, self.ignore_globs), store)
+        with self._lock:
+            self.folders.append(folder)
+            self.stats.folders = len(self.folders)
+        return folder
+
+    def scan(
+        self,
+        folder: Folder,
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Index every wanted file of ``folder``; unchanged files come from the store."""
+        started = time.perf_counter()
+        stored = folder.store.load() if folder.store is not None else {}
+        paths = list(folder.filter.walk())
+        fresh: dict[str, Stored] = {}
+        reused = 0
+        for done, path in enumerate(paths, 1):
+            if cancelled():
+                break
+            key = str(path)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            row = stored.pop(key, None)
+            if row is not None and (row.mtime_ns, row.size) == (stat.st_mtime_ns, stat.st_size):
+                if row.language:  # "" = a binary file, remembered so it is not read again
+                    self._put(key, Entry(row.language, row.symbols, row.digest))
+                reused += 1
+            else:
+                entry = self._read(path, row)
+                if entry is not None:
+                    self._put(key, entry)
+                else:
+                    entry = Entry("", FileSymbols((), ()), "")
+                fresh[key] = Stored(
+                    stat.st_mtime_ns, stat.st_size, entry.digest, entry.language, entry.symbols
+                )
+            if len(fresh) >= SAVE_EVERY and folder.store is not None:
+                folder.store.save(fresh)
+                fresh = {}
+            if progress is not None and (done % 200 == 0 or done == len(paths)):
+                progress(done, len(paths))
+        if folder.store is not None:
+            folder.store.save(fresh)
+            folder.store.delete(list(stored))  # files gone since the last run
+        folder.files, folder.reused = len(paths), reused
+        folder.scan_ms = (time.perf_counter() - started) * 1000
+        with self._lock:
+            self.stats.files = len(self._entries)
+            self.stats.symbols = sum(len(e.symbols.symbols) for e in self._entries.values())
+            self.stats.last_scan_ms, self.stats.reused = folder.scan_ms, reused
+
+    def _read(self, path: Path, row: Stored | None) -> Entry | None:
+        text = read_source(path, self.folders[0].filter.max_bytes if self.folders else 1_000_000)
+        if text is None:
+            return None
+        digest = content_hash(text)
+        language = normalise(None, path.name)
+        if row is not None and row.digest == digest:
+            return Entry(row.language, row.symbols, digest)  # touched, not edited
+        return Entry(language, extract(text, language), digest)
+
+    # -- changes ---------------------------------------------------------------------------
+    def folder_of(self, path: Path) -> Folder | None:
+        root = under_any(path, [f.root for f in self.folders])
+        return next((f for f in self.folders if f.root == root), None)
+
+    def wanted(self, path: Path) -> bool:
+        folder = self.folder_of(path)
+        return folder is not None and path.exists() and folder.filter.wanted(path)
+
+    def update_file(self, raw: str | Path) -> bool:
+        """A file was created or changed on disk: index it again (True when it is indexed)."""
+        started = time.perf_counter()
+        path = Path(raw).resolve()
+        folder = self.folder_of(path)
+        if path.name in (".gitignore", ".infillignore") and folder is not None:
+            folder.filter.forget(path.parent)
+            return False
+        if folder is None or not path.is_file() or not folder.filter.wanted(path):
+            self.remove_file(path)
+            return False
+        entry = self._read(path, None)
+        if entry is None:
+            self.remove_file(path)
+            return False
+        self._put(str(path), entry)
+        if folder.store is not None:
+            stat = path.stat()
+            row = Stored(
+                stat.st_mtime_ns, stat.st_size, entry.digest, entry.language, entry.symbols
+            )
+            folder.store.save({str(path): row})
+        with self._lock:
+            self.stats.updates += 1
+            self.stats.last_update_ms = (time.perf_counter() - started) * 1000
+            self.stats.files = len(self._entries)
+        return True
+
+    def remove_file(self, raw: str | Path) -> None:
+        key = str(Path(raw).resolve())
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is None:
+                return
+            self._unlink(key, entry)
+            self._chunks.pop(key, None)
+            self.generation += 1
+            self.stats.files = len(self._entries)
+        folder = self.folder_of(Path(key))
+        if folder is not None and folder.store is not None:
+            folder.store.delete([key])
+
+    def remove_under(self, raw: str | Path) -> None:
+        """A file or a folder is gone: drop it, or every indexed file under it."""
+        key = str(Path(raw).resolve())
+        with self._lock:
+            gone = [p for p in self._entries if p == key or p.startswith(key + os.sep)]
+        for path in gone:
+            self.remove_file(path)
+
+    def _put(self, key: str, entry: Entry) -> None:
+        with self._lock:
+            old = self._entries.get(key)
+            if old is not None:
+                self._unlink(key, old)
+            self._entries[key] = entry
+            for symbol in entry.symbols.symbols:
+                self._by_name.setdefault(symbol.name, {}).setdefault(key, []).append(symbol)
+            if entry.language == "python":
+                for name in _module_names(key):
+                    self._modules.setdefault(name, set()).add(key)
+            self.generation += 1
+
+    def _unlink(self, key: str, entry: Entry) -> None:
+        for symbol in entry.symbols.symbols:
+            paths = self._by_name.get(symbol.name)
+            if paths is not None:
+                paths.pop(key, None)
+                if not paths:
+                    del self._by_name[symbol.name]
+        if entry.language == "python":
+            for name in _module_names(key):
+                holders = self._modules.get(name)
+                if holders is not None:
+                    holders.discard(key)
+                    if not holders:
+                        del self._modules[name]
+
+    # -- open documents --------------------------------------------------------------------
+    def set_live(self, raw: str, text: str, language: str) -> None:
+        """An open document's current text (never for files that look like secrets)."""
+        path = str(Path(raw).resolve())
+        if looks_secret(path):
+            return
+        folder = self.folder_of(Path(path))
+        if folder is not None and not folder.filter.wanted(Path(path), size=len(text)):
+            return
+        with self._lock:
+            self._live[path] = Live(text, language)
+            self._recent.pop(path, None)
+            self._recent[path] = None
+            while len(self._recent) > MAX_RECENT:
+                self._recent.popitem(last=False)
+            self.generation += 1
+
+    def close_live(self, raw: str) -> None:
+        with self._lock:
+            self._live.pop(str(Path(raw).resolve()), None)
+
+    # -- reads (retrieval) -----------------------------------------------------------------
+    def symbols_of(self, path: str) -> FileSymbols | None:
+        with self._lock:
+            live = self._live.get(path)
+            entry = self._entries.get(path)
+        if live is not None:
+            if live.parsed is None:
+                live.parsed = extract(live.text, live.language)
+            return live.parsed
+        return entry.symbols if entry is not None else None
+
+    def definitions(self, name: str) -> dict[str, list[Symbol]]:
+        """Where ``name`` is defined: path -> symbols (open documents' live text first)."""
+        with self._lock:
+            found = {p: list(s) for p, s in self._by_name.get(name, {}).items()}
+            live = list(self._live)
+        for path in live:
+            symbols = self.symbols_of(path)
+            if symbols is None:
+                continue
+            mine = [s for s in symbols.symbols if s.name == name]
+            if mine:
+                found[path] = mine
+            else:
+                found.pop(path, None)
+        return found
+
+    def module_files(self, module: str, importer: str) -> list[str]:
+        """Python files a (possibly relative) module name refers to, from ``importer``."""
+        if module.startswith("."):
+            level = len(module) - len(module.lstrip("."))
+            base = Path(importer).parent
+            for _ in range(level - 1):
+                base = base.parent
+            rest = module.lstrip(".").replace(".", os.sep)
+            candidates = (
+                [base / f"{rest}.py", base / rest / "__init__.py"]
+                if rest
+                else [base / "__init__.py"]
+            )
+            with self._lock:
+                return [str(c) for c in candidates if str(c) in self._entries]
+        with self._lock:
+            holders = sorted(self._modules.get(module, ()))
+        if len(holders) > 1:  # the same dotted name in several places: nearest to the importer
+            holders.sort(key=lambda p: -len(os.path.commonpath([p, importer])))
+        return holders
+
+    def text_of(self, path: str) -> str | None:
+        with self._lock:
+            live = self._live.get(path)
+        if live is not None:
+            return live.text
+        with self._lock:
+            if path not in self._entries:
+                return None  # never a file the index does not hold (ignored, secret)
+        return read_source(Path(path))
+
+    def recent(self) -> list[str]:
+        with self._lock:
+            return list(reversed(self._recent))
+
+    def chunks_of(self, path: str) -> list[Chunk]:
+        text = self.text_of(path)
+        if text is None:
+            return []
+        digest = content_hash(text)
+        with self._lock:
+            cached = self._chunks.get(path)
+        if cached is not None and cached[0] == digest:
+            return cached[1]
+        chunks = chunk(text)
+        with self._lock:
+            self._chunks[path] = (digest, chunks)
+        return chunks
+
+    def display(self, path: str) -> tuple[str, str]:
+        """(repository name, path relative to its workspace folder) as prompts show them."""
+        folder = self.folder_of(Path(path)) if path else None
+        if folder is None:
+            return "", os.path.basename(path)
+        return folder.root.name, os.path.relpath(path, folder.root)
+
+    def indexed(self, path: str) -> bool:
+        with self._lock:
+            return path in self._entries or path in self._live
+
+    def close(self) -> None:
+        for folder in self.folders:
+            if folder.store is not None:
+                folder.store.close()
+
+
+def _module_names(path: str) -> list[str]:
+    """Dotted suffixes a Python file can be imported as: a/b/c.py -> c, b.c, a.b.c."""
+    parts = Path(path).with_suffix("").parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return [".".join(parts[i:]) for i in range(len(parts) - 1, -1, -1)][:8] if parts else []
