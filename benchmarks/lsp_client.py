@@ -254,7 +254,8 @@ class LspClient:
         self.notify("$/cancelRequest", {"id": request_id})
 
     # -- lifecycle ------------------------------------------------------------------------
-    def initialize(self, timeout: float = 60.0) -> dict[str, Any]:
+    def initialize(self, timeout: float = 60.0, root: Path | None = None) -> dict[str, Any]:
+        """``root``: the workspace folder (the server indexes it for cross-file context)."""
         capabilities = {
             "general": {"positionEncodings": ["utf-16"]},
             "textDocument": {
@@ -273,7 +274,8 @@ class LspClient:
             {
                 "processId": None,
                 "clientInfo": {"name": "infill-lsp-benchmarks"},
-                "rootUri": None,
+                "rootUri": root.as_uri() if root else None,
+                "workspaceFolders": [{"uri": root.as_uri(), "name": root.name}] if root else None,
                 "capabilities": capabilities,
                 "initializationOptions": self.init_options,
             },

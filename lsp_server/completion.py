@@ -56,6 +56,7 @@ class Completion:
     context_ms: float
     total_ms: float
     snippets: int = 0  # cross-file snippets in the prompt
+    retrieval_ms: float = 0.0  # finding them (0 when kept from the same anchor)
     prompt: list[int] | None = None  # the prompt's token ids (log_prompts)
 
     def stats(self) -> dict[str, float | int | str]:
@@ -69,6 +70,7 @@ class Completion:
             "generateMs": round(g.generate_ms, 1) if g else 0.0,
             "contextMs": round(self.context_ms, 1),
             "snippets": self.snippets,
+            "retrievalMs": round(self.retrieval_ms, 2),
             "totalMs": round(self.total_ms, 1),
             "finish": g.finish if g else "skipped",
         }
@@ -84,6 +86,7 @@ class Completer:
         self.settings = settings
         self.index = index
         self._extras: OrderedDict[tuple[str, int], tuple[Snippet, ...]] = OrderedDict()
+        self.retrieval_ms = 0.0  # of the last context_for
         # Token counts of lines for the context budgets: between keystrokes almost every line
         # of the window is the same, and tokenizing ~1,700 tokens again cost ~10 ms a request.
         self._count = functools.lru_cache(maxsize=COUNT_CACHE_LINES)(self._tokens_in)
@@ -94,7 +97,9 @@ class Completer:
     def context_for(self, doc: Snapshot) -> Context:
         """The local window, with cross-file snippets in front when the index has any; their
         tokens come out of the prefix budget, so the prompt does not grow."""
+        started = time.perf_counter()
         extra = self._snippets(doc)
+        self.retrieval_ms = (time.perf_counter() - started) * 1000
         cost = sum(self._count(s.text) + 8 for s in extra)
         budget = Budget(max(64, self.settings.prefix_tokens - cost), self.settings.suffix_tokens)
         ctx = build_context(
@@ -148,7 +153,14 @@ class Completer:
         generation, text = self._decode(request, ctx, cancel)
         total_ms = (time.perf_counter() - started) * 1000
         result = Completion(
-            text, generation.text, ctx.mode, generation, context_ms, total_ms, len(ctx.extra)
+            text,
+            generation.text,
+            ctx.mode,
+            generation,
+            context_ms,
+            total_ms,
+            len(ctx.extra),
+            retrieval_ms=self.retrieval_ms,
         )
         if self.settings.log_prompts:
             result.prompt = prompt

@@ -86,7 +86,9 @@ class Retriever:
             if snippet.text.strip() and snippet.text.strip() in text:
                 return True  # the document already holds it
             cost = self.count(snippet.text) + 8  # + file separator and path
-            if used + cost > budget_tokens:
+            if used + cost > budget_tokens and snippet.kind == "definition":
+                snippet, cost = self._fit(snippet, budget_tokens - used)
+            if snippet is None or used + cost > budget_tokens:
                 return False
             picked.append(snippet)
             used += cost
@@ -107,6 +109,21 @@ class Retriever:
                 if not add(snippet):
                     break
         return tuple(picked)
+
+    def _fit(self, snippet: Snippet, room: int) -> tuple[Snippet | None, int]:
+        """A definition cut to ``room`` tokens, keeping its first lines (the signature, the
+        docstring line, the first members of an outline); None when not even its first line
+        fits."""
+        lines = snippet.text.split("\n")
+        while lines:
+            lines.pop()
+            if not lines:
+                break
+            text = "\n".join([*lines, "    ..."])
+            cost = self.count(text) + 8
+            if cost <= room:
+                return Snippet(snippet.path, text, snippet.kind), cost
+        return None, 0
 
     # -- definitions -----------------------------------------------------------------------
     def _resolve(

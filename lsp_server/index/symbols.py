@@ -201,9 +201,23 @@ def _symbol(
     return Symbol(name, kind, signature, doc, node.start_point[0], node.end_point[0], parent)
 
 
+def _import_nodes(root: Node, types: tuple[str, ...]) -> list[Node]:
+    """Import statements at any depth: inside functions (to break import cycles) and under
+    ``if TYPE_CHECKING:`` too, where real projects put many of theirs."""
+    found: list[Node] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type in types:
+            found.append(node)
+            continue
+        stack.extend(reversed(node.named_children))
+    return found
+
+
 def _python_imports(root: Node) -> list[Import]:
     found: list[Import] = []
-    for node in root.named_children:
+    for node in _import_nodes(root, ("import_statement", "import_from_statement")):
         if node.type == "import_statement":
             for child in node.named_children:
                 if child.type == "aliased_import":
@@ -229,9 +243,7 @@ def _python_imports(root: Node) -> list[Import]:
 
 def _js_imports(root: Node) -> list[Import]:
     found: list[Import] = []
-    for node in root.named_children:
-        if node.type != "import_statement":
-            continue
+    for node in _import_nodes(root, ("import_statement",)):
         source = _text(node.child_by_field_name("source")).strip("'\"`")
         for clause in node.named_children:
             if clause.type != "import_clause":

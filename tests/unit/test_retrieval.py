@@ -150,3 +150,11 @@ def test_models_without_a_repo_format_get_commented_snippets_and_no_snippets_no_
         "# app/utils.py\n# def slugify(text): ...\n\nx = 1\n<S>\nrest<M>"
     )
     assert render(build_fim_prompt(ctx(()), QWEN, chars)) == "<P>x = 1\n<S>\nrest<M>"
+
+
+def test_a_definition_over_the_remaining_budget_is_cut_not_dropped(repo: Path):
+    text = MAIN.replace("    return user\n", "    user = User(\n")
+    found = retrieve(repo, text, "    user = User(", budget=30)
+    (user,) = [s for s in found if s.path == "app/models.py"]
+    assert user.text.startswith("class User:") and user.text.endswith("    ...")
+    assert words(user.text) + 8 <= 30
