@@ -136,7 +136,8 @@ class Retriever:
             return self._through_import(imported, rest, path)
         if head in defined_here or (rest and head in ("self", "this", "cls")):
             return []
-        found = {p: s for p, s in self.index.definitions(head).items() if p != path}
+        defined = self.index.definitions(head, limit=MAX_DEFINITION_FILES + 1)
+        found = {p: s for p, s in defined.items() if p != path}
         if not found or len(found) > MAX_DEFINITION_FILES:
             return []
         near = sorted(found, key=lambda p: -len(os.path.commonpath([p, path])) if path else 0)
@@ -161,7 +162,8 @@ class Retriever:
                 symbol = self._top_level(files[0], rest[0])
                 return [(files[0], symbol)] if symbol is not None else []
             # re-exported through a package __init__: the definition elsewhere
-            found = {p: s for p, s in self.index.definitions(imp.name).items() if p != importer}
+            defined = self.index.definitions(imp.name, limit=MAX_DEFINITION_FILES + 1)
+            found = {p: s for p, s in defined.items() if p != importer}
             if 0 < len(found) <= MAX_DEFINITION_FILES:
                 where = sorted(found)[0]
                 top = [s for s in found[where] if not s.parent]

@@ -8,12 +8,14 @@ imported name), which is how an identifier near the cursor resolves to another f
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from tree_sitter import Node
+from tree_sitter import Node, Query, QueryCursor
 
 from lsp_server.fix.function import function_name
+from lsp_server.syntax import languages
 from lsp_server.syntax import tree as syntax
 
 MAX_SIGNATURE = 240
@@ -201,23 +203,28 @@ def _symbol(
     return Symbol(name, kind, signature, doc, node.start_point[0], node.end_point[0], parent)
 
 
-def _import_nodes(root: Node, types: tuple[str, ...]) -> list[Node]:
+@functools.cache
+def _import_query(language: str, types: tuple[str, ...]) -> Query | None:
+    grammar = languages.language(language)
+    if grammar is None:
+        return None
+    return Query(grammar, "[" + " ".join(f"({t})" for t in types) + "] @import")
+
+
+def _import_nodes(root: Node, language: str, types: tuple[str, ...]) -> list[Node]:
     """Import statements at any depth: inside functions (to break import cycles) and under
-    ``if TYPE_CHECKING:`` too, where real projects put many of theirs."""
-    found: list[Node] = []
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.type in types:
-            found.append(node)
-            continue
-        stack.extend(reversed(node.named_children))
-    return found
+    ``if TYPE_CHECKING:`` too, where real projects put many of theirs. A tree-sitter query:
+    walking the whole tree in Python cost ~10 ms on a large file."""
+    query = _import_query(language, types)
+    if query is None:
+        return []
+    found = QueryCursor(query).captures(root).get("import", [])
+    return sorted(found, key=lambda node: node.start_byte)
 
 
 def _python_imports(root: Node) -> list[Import]:
     found: list[Import] = []
-    for node in _import_nodes(root, ("import_statement", "import_from_statement")):
+    for node in _import_nodes(root, "python", ("import_statement", "import_from_statement")):
         if node.type == "import_statement":
             for child in node.named_children:
                 if child.type == "aliased_import":
@@ -241,9 +248,9 @@ def _python_imports(root: Node) -> list[Import]:
     return found
 
 
-def _js_imports(root: Node) -> list[Import]:
+def _js_imports(root: Node, language: str) -> list[Import]:
     found: list[Import] = []
-    for node in _import_nodes(root, ("import_statement",)):
+    for node in _import_nodes(root, language, ("import_statement",)):
         source = _text(node.child_by_field_name("source")).strip("'\"`")
         for clause in node.named_children:
             if clause.type != "import_clause":
@@ -273,7 +280,7 @@ def extract(text: str, language: str) -> FileSymbols:
     if language == "python":
         imports = _python_imports(tree.root_node)
     elif language in ("javascript", "typescript", "tsx"):
-        imports = _js_imports(tree.root_node)
+        imports = _js_imports(tree.root_node, language)
     else:
         imports = []
     return FileSymbols(tuple(symbols), tuple(i for i in imports if i.local))

@@ -284,21 +284,24 @@ class WorkspaceIndex:
             return live.parsed
         return entry.symbols if entry is not None else None
 
-    def definitions(self, name: str) -> dict[str, list[Symbol]]:
-        """Where ``name`` is defined: path -> symbols (open documents' live text first)."""
+    def definitions(self, name: str, limit: int = 0) -> dict[str, list[Symbol]]:
+        """Where ``name`` is defined: path -> symbols ({} when defined in more than ``limit``
+        files, a name too common to resolve). An open document counts with its live text
+        once it has been parsed (``symbols_of``), else with the file on disk: a query never
+        parses every open document."""
         with self._lock:
-            found = {p: list(s) for p, s in self._by_name.get(name, {}).items()}
-            live = list(self._live)
-        for path in live:
-            symbols = self.symbols_of(path)
-            if symbols is None:
-                continue
+            holders = self._by_name.get(name, {})
+            if limit and len(holders) > limit + len(self._live):
+                return {}
+            found = {p: list(s) for p, s in holders.items()}
+            parsed = {p: live.parsed for p, live in self._live.items() if live.parsed is not None}
+        for path, symbols in parsed.items():
             mine = [s for s in symbols.symbols if s.name == name]
             if mine:
                 found[path] = mine
             else:
                 found.pop(path, None)
-        return found
+        return {} if limit and len(found) > limit else found
 
     def module_files(self, module: str, importer: str) -> list[str]:
         """Python files a (possibly relative) module name refers to, from ``importer``."""
