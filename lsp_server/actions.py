@@ -202,9 +202,13 @@ async def fix_command(ls: InfillServer, *args: Any) -> dict[str, Any]:
     if edit is None:
         ls.tell(f"infill-lsp: {outcome.message}", types.MessageType.Info)
         return {"applied": False, "message": outcome.message}
-    result = await ls.workspace_apply_edit_async(
-        types.ApplyWorkspaceEditParams(edit=edit, label=FIX_TITLE)
-    )
+    try:
+        result = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=edit, label=FIX_TITLE)
+        )
+    except Exception as exc:  # a client without workspace/applyEdit: say so, keep serving
+        ls.tell(f"infill-lsp: the editor did not apply the fix: {exc}", types.MessageType.Warning)
+        return {"applied": False, "message": f"{outcome.message} (not applied: {exc})"}
     applied = bool(result and result.applied)
     return {"applied": applied, "message": outcome.message}
 

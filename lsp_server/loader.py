@@ -1,11 +1,13 @@
 """Settings -> a ready engine: resolve the GGUF (joining the embedded default if needed), check
-its FIM dialect, load it into llama.cpp. Shared by the LSP server and the CLI."""
+its FIM dialect, load it into llama.cpp; or, with ``engine`` set to a remote kind, connect the
+remote engine (no weights here). Shared by the LSP server and the CLI."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lsp_server.engine.base import Engine
 from lsp_server.engine.llama import LlamaEngine
 from lsp_server.model.resolve import ResolvedModel, resolve_model
 from lsp_server.settings import Settings
@@ -13,16 +15,37 @@ from lsp_server.settings import Settings
 Progress = Callable[[int, int], None]
 
 # Settings whose change needs the model reloaded (the rest apply to the next request).
-RELOAD_KEYS = ("model_path", "n_gpu_layers", "n_threads", "context_size")
+RELOAD_KEYS = (
+    "model_path",
+    "n_gpu_layers",
+    "n_threads",
+    "context_size",
+    "engine",
+    "remote_url",
+    "remote_model",
+    "remote_api_key_env",
+    "remote_fim_dialect",
+    "remote_vocab",
+    "remote_timeout_ms",
+    "remote_max_concurrent",
+    "remote_redact",
+)
 
 
 @dataclass
 class LoadedModel:
-    resolved: ResolvedModel
-    engine: LlamaEngine
+    resolved: ResolvedModel | None  # None for a remote engine
+    engine: Engine
+    remote: dict[str, object] | None = None  # what describes a remote engine
 
     def describe(self) -> dict[str, object]:
         r = self.resolved
+        if r is None:
+            return {
+                **(self.remote or {}),
+                "dialect": self.engine.dialect.name,
+                "nCtx": self.engine.n_ctx,
+            }
         return {
             "path": str(r.path),
             "verified": r.verified,
@@ -35,6 +58,11 @@ class LoadedModel:
 
 def load_engine(settings: Settings, progress: Progress | None = None) -> LoadedModel:
     """Blocking (seconds): call it from the model worker thread, never the event loop."""
+    if settings.engine != "local":
+        from lsp_server.engine.remote.connect import connect  # deferred: remote only
+
+        engine, description = connect(settings)
+        return LoadedModel(None, engine, description)
     resolved = resolve_model(settings.model_path or None, progress=progress)
     engine = LlamaEngine(
         str(resolved.path),

@@ -15,6 +15,7 @@ from lsp_server.completion import Completer, Completion, Snapshot
 from lsp_server.context.anchor import AnchorMemory
 from lsp_server.documents import locate
 from lsp_server.engine.base import Cancelled
+from lsp_server.engine.remote.http import RemoteError
 from lsp_server.engine.worker import ModelWorker
 from lsp_server.index.watcher import IndexWatcher
 from lsp_server.index.workspace import WorkspaceIndex
@@ -44,6 +45,7 @@ class InfillServer(LanguageServer):
         self._announced: tuple[str, str] | None = None
         self.last: dict[str, object] = {}
         self.last_fix: dict[str, object] = {}  # the last fix action's outcome (status, B3)
+        self.engine_health: dict[str, str] = {}  # a remote engine's last outage / recovery
         self.cache = TypingCache()
         self.anchors = AnchorMemory()
         self.totals = {
@@ -164,11 +166,28 @@ async def load_model(ls: InfillServer) -> None:
         ls.set_state("error", f"model load failed: {exc}")
         ls.tell(f"infill-lsp: {ls.message}")
     else:
+        if hasattr(loaded.engine, "on_health"):  # a remote engine: its outages, told once
+            loaded.engine.on_health = lambda state, message: loop.call_soon_threadsafe(
+                remote_health, ls, state, message
+            )
         ls.loaded, ls.completer = loaded, Completer(loaded.engine, ls.settings, ls.index)
         ls.set_state("ready", loaded.engine.name)
         ls.log(f"model ready: {loaded.describe()}", types.MessageType.Info)
     if progress is not None:
         ls.work_done_progress.end(progress, types.WorkDoneProgressEnd(message=ls.state))
+
+
+def remote_health(ls: InfillServer, state: str, message: str) -> None:
+    """A remote engine went down (told once: requests then fail fast, quietly) or came back."""
+    ls.engine_health = {"state": state, "message": message}
+    if state == "down":
+        ls.tell(
+            f"infill-lsp: {message}. Completions are paused and resume by themselves when the "
+            "engine answers again.",
+            types.MessageType.Warning,
+        )
+    else:
+        ls.tell(f"infill-lsp: {message}; completions resumed.", types.MessageType.Info)
 
 
 async def progress_begin(
@@ -222,6 +241,11 @@ async def _complete(ls: InfillServer, uri: str, position: types.Position) -> str
         result = await ls.worker.run(uri, lambda token: completer.complete(snapshot, token))
     except Cancelled as exc:
         ls.last = {"request": number, "finish": "cancelled", "reason": str(exc)}
+        return ""
+    except RemoteError as exc:  # a remote engine's outage: told once (remote_health), quiet here
+        ls.last = {"request": number, "finish": "unavailable", "reason": str(exc)}
+        if not exc.unreachable:
+            ls.log(f"completion failed: {exc}", types.MessageType.Warning)
         return ""
     except Exception as exc:  # the server never dies on a request
         log.exception("completion failed")
@@ -330,6 +354,7 @@ def status(ls: InfillServer, _params: object) -> dict[str, object]:
         "last": ls.last,
         "lastFix": ls.last_fix,
         "index": ls.index.stats.to_wire() if ls.index is not None else None,
+        "engineHealth": ls.engine_health,
         "totals": dict(ls.totals),
     }
 

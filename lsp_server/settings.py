@@ -69,6 +69,23 @@ class Settings:
     # Candidates per fix (the first greedy, the others sampled), within a time budget.
     fix_candidates: int = 4
     fix_budget_ms: int = 30_000
+    # Where the model runs: "local" (in-process llama.cpp) or a remote engine: "llama-server"
+    # (llama.cpp's server), "openai" (any OpenAI-compatible /v1/completions: vLLM, TGI,
+    # llama-cpp-python's server) or "ollama". Remote engines get the FIM prompt built here.
+    engine: str = "local"
+    remote_url: str = ""  # e.g. http://gpu-box:8080
+    remote_model: str = ""  # the model name the engine serves (openai, ollama)
+    # The NAME of the environment variable holding the API key (the key itself is never a
+    # setting, so it never lands in a settings file).
+    remote_api_key_env: str = "INFILL_LSP_API_KEY"
+    remote_fim_dialect: str = "auto"  # auto = from the model's name; qwen, starcoder, ...
+    # How prompts are measured for a remote model: a local GGUF of the same model (loaded
+    # vocab-only), "" = the engine's tokenize endpoint (llama-server) else an estimate.
+    remote_vocab: str = ""
+    remote_timeout_ms: int = 30_000
+    remote_max_concurrent: int = 4
+    # Replace secrets and personal data by typed placeholders before a prompt leaves the machine.
+    remote_redact: bool = True
     # Cross-file context: a tree-sitter index of the workspace folders (kept fresh by a file
     # watcher) gives each completion definitions and similar code from other files, within
     # this many tokens, taken from the prefix budget (the prompt does not grow).
@@ -92,7 +109,19 @@ class Settings:
         return self.fix_python or sys.executable
 
 
-_CHOICES: dict[str, tuple[str, ...]] = {"completion_fallback": ("auto", "always", "never")}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "completion_fallback": ("auto", "always", "never"),
+    "engine": ("local", "llama-server", "openai", "ollama"),
+    "remote_fim_dialect": (
+        "auto",
+        "qwen",
+        "starcoder",
+        "santacoder",
+        "codellama",
+        "deepseek",
+        "codegemma",
+    ),
+}
 
 _BOUNDS: dict[str, tuple[float, float]] = {
     "n_gpu_layers": (-1, 10_000),
@@ -110,6 +139,8 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "fix_budget_ms": (1_000, 3_600_000),
     "fix_test_timeout_ms": (1_000, 600_000),
     "repo_context_tokens": (0, 8_192),
+    "remote_timeout_ms": (100, 600_000),
+    "remote_max_concurrent": (1, 64),
     "max_file_bytes": (1_000, 1_000_000_000),
 }
 
@@ -143,7 +174,8 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
             raise ValueError("expected a string")
         if name in _CHOICES and value not in _CHOICES[name]:
             raise ValueError("expected one of " + ", ".join(_CHOICES[name]))
-        return os.path.expanduser(value) if name == "model_path" and value else value
+        expand = name in ("model_path", "remote_vocab") and value
+        return os.path.expanduser(value) if expand else value
     else:  # tuple[str, ...]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError("expected a list of strings")

@@ -200,6 +200,21 @@ def detect_dialect(
     return None
 
 
+def spellings(name: str) -> dict[str, tuple[str, ...]] | None:
+    """The token spellings of a known family (for engines that take the prompt as text)."""
+    family = next((f for f in _FAMILIES if f.name == name), None)
+    if family is None:
+        return None
+    return {
+        "prefix": family.prefix[-1:],  # the spelling without SentencePiece's leading mark
+        "suffix": family.suffix[-1:],
+        "middle": family.middle[-1:],
+        "stops": family.stops,
+        "repo_name": family.repo_name[:1],
+        "file_sep": family.file_sep[:1],
+    }
+
+
 def describe_supported() -> str:
     """A human list of the dialects we recognise, for error messages."""
     examples = {

@@ -1,0 +1,1 @@
+"""Remote engines: the same Engine interface, the model on another machine."""

@@ -1,0 +1,287 @@
+"""Remote engines behind the same ``Engine`` interface as the in-process model: llama.cpp's
+``llama-server`` (/completion), any OpenAI-compatible ``/v1/completions`` server (vLLM, TGI,
+llama-cpp-python's server) and Ollama (/api/generate, raw). The FIM prompt is built on our side
+in the model's dialect, as text; answers are streamed, and stopping early (the filters know the
+answer is complete, the time cap, a newer keystroke) closes the connection.
+
+Privacy: before the prompt leaves the machine its secrets and personal data are replaced by
+typed placeholders (``lsp_server.privacy``), unless ``remoteRedact`` is off; a suggestion that
+contains a placeholder is dropped (it would paste a placeholder into the user's code).
+
+A dead engine: the first failure is reported once (``health``), later requests fail fast
+without a connection attempt until a backoff has passed (1 s doubling to 30 s); the first
+success after that reports the recovery.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lsp_server.engine.base import Cancelled, CancelToken, Generation, GenerationRequest
+from lsp_server.engine.remote.http import Http, RemoteError
+from lsp_server.engine.remote.vocab import TextVocab
+from lsp_server.prompt.fim import FimDialect, spellings
+
+log = logging.getLogger(__name__)
+
+BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+KINDS = ("llama-server", "openai", "ollama")
+
+Health = Callable[[str, str], None]  # (state "down" | "up", message)
+
+
+@dataclass
+class Protocol:
+    path: str
+    body: Callable[[str, GenerationRequest, str, list[str]], dict[str, Any]]
+    text: Callable[[dict[str, Any]], str]  # the new text in one streamed event
+    done: Callable[[dict[str, Any]], bool]
+    evaluated: Callable[[dict[str, Any]], int | None]  # prompt tokens the engine computed
+
+
+def _openai_body(prompt: str, r: GenerationRequest, model: str, stops: list[str]) -> dict:
+    return {
+        "model": model,
+        "prompt": prompt,
+        "max_tokens": r.max_tokens,
+        "temperature": r.temperature,
+        "stream": True,
+        "stop": stops[:4],  # the OpenAI API takes at most four
+    }
+
+
+def _openai_text(event: dict) -> str:
+    choices = event.get("choices") or [{}]
+    return str(choices[0].get("text") or "")
+
+
+def _llama_server_body(prompt: str, r: GenerationRequest, _model: str, stops: list[str]) -> dict:
+    return {
+        "prompt": prompt,
+        "n_predict": r.max_tokens,
+        "temperature": r.temperature,
+        "top_k": 40,
+        "stream": True,
+        "stop": stops,
+        "cache_prompt": True,  # llama-server keeps the KV of the common prefix across requests
+    }
+
+
+def _ollama_body(prompt: str, r: GenerationRequest, model: str, stops: list[str]) -> dict:
+    return {
+        "model": model,
+        "prompt": prompt,
+        "raw": True,  # our FIM prompt, not Ollama's template
+        "stream": True,
+        "options": {"num_predict": r.max_tokens, "temperature": r.temperature, "stop": stops},
+    }
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "openai": Protocol(
+        "/v1/completions",
+        _openai_body,
+        _openai_text,
+        lambda e: bool((e.get("choices") or [{}])[0].get("finish_reason")),
+        lambda e: (e.get("usage") or {}).get("prompt_tokens"),
+    ),
+    "llama-server": Protocol(
+        "/completion",
+        _llama_server_body,
+        lambda e: str(e.get("content") or ""),
+        lambda e: bool(e.get("stop")),
+        lambda e: (e.get("timings") or {}).get("prompt_n"),
+    ),
+    "ollama": Protocol(
+        "/api/generate",
+        _ollama_body,
+        lambda e: str(e.get("response") or ""),
+        lambda e: bool(e.get("done")),
+        lambda e: e.get("prompt_eval_count"),
+    ),
+}
+
+
+def dialect_name(setting: str, model: str, url: str) -> str:
+    """The FIM dialect of a remote model: the setting, else guessed from the model's name."""
+    if setting and setting != "auto":
+        return setting
+    name = f"{model} {url}".lower()
+    for needle, dialect in (
+        ("codegemma", "codegemma"),
+        ("qwen", "qwen"),
+        ("starcoder", "starcoder"),
+        ("santacoder", "santacoder"),
+        ("deepseek", "deepseek"),
+        ("codellama", "codellama"),
+        ("code-llama", "codellama"),
+    ):
+        if needle in name:
+            return dialect
+    raise ValueError(
+        f"cannot tell the FIM dialect of remote model {model!r}: set remoteFimDialect "
+        "(qwen, starcoder, santacoder, codellama, deepseek, codegemma)"
+    )
+
+
+class RemoteEngine:
+    """One remote model. Thread-safe: requests may run in parallel up to ``max_concurrent``."""
+
+    bos_id = None
+    eos_id = None
+    chat_template: str | None = None
+
+    def __init__(
+        self,
+        kind: str,
+        http: Http,
+        *,
+        model: str,
+        dialect: str,
+        vocab_splitter,
+        n_ctx: int,
+        max_concurrent: int = 4,
+        redact: bool = True,
+    ) -> None:
+        if kind not in PROTOCOLS:
+            raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(KINDS)}")
+        names = spellings(dialect)
+        if names is None:
+            raise ValueError(f"unknown FIM dialect {dialect!r}")
+        self.kind, self.http, self.model = kind, http, model
+        self.protocol = PROTOCOLS[kind]
+        self.name = f"{kind}:{model or http.url}"
+        self.n_ctx = n_ctx
+        self.redact = redact
+        roles = ("prefix", "suffix", "middle", "repo_name", "file_sep")
+        specials = tuple(s for role in roles for s in names[role]) + names["stops"]
+        self.vocab = TextVocab(vocab_splitter, specials)
+        ids = self.vocab.special_ids
+        self.dialect = FimDialect(
+            name=dialect,
+            prefix_id=ids[names["prefix"][0]],
+            suffix_id=ids[names["suffix"][0]],
+            middle_id=ids[names["middle"][0]],
+            stop_ids=frozenset(ids[s] for s in names["stops"]),
+            repo_name_id=ids[names["repo_name"][0]] if names["repo_name"] else None,
+            file_sep_id=ids[names["file_sep"][0]] if names["file_sep"] else None,
+        )
+        self._stops = [s for s in names["stops"] if s]
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrent))
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._down_until = 0.0
+        self._down_reason = ""
+        self.on_health: Health | None = None
+
+    # -- tokens ---------------------------------------------------------------------------
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        return self.vocab.tokenize(text, special)
+
+    def detokenize(self, ids: list[int], special: bool = False) -> str:
+        return self.vocab.detokenize(ids, special)
+
+    def special_text(self, token_id: int | None) -> str:
+        if token_id is None:
+            return ""
+        return self.vocab.detokenize([token_id], special=True)
+
+    # -- health ---------------------------------------------------------------------------
+    def _check_up(self) -> None:
+        with self._lock:
+            if time.monotonic() < self._down_until:
+                wait = self._down_until - time.monotonic()
+                raise RemoteError(
+                    f"{self._down_reason} (next try in {wait:.0f} s)", unreachable=True
+                )
+
+    def _went_down(self, exc: RemoteError) -> None:
+        with self._lock:
+            first = self._failures == 0
+            delay = BACKOFF_S[min(self._failures, len(BACKOFF_S) - 1)]
+            self._failures += 1
+            self._down_until = time.monotonic() + delay
+            self._down_reason = str(exc)
+        if first and self.on_health is not None:
+            self.on_health("down", str(exc))
+
+    def _came_up(self) -> None:
+        with self._lock:
+            was_down = self._failures > 0
+            self._failures, self._down_until = 0, 0.0
+        if was_down and self.on_health is not None:
+            self.on_health("up", f"the engine at {self.http.url} answers again")
+
+    # -- generation -----------------------------------------------------------------------
+    def prompt_text(self, prompt: list[int]) -> tuple[str, tuple[str, ...]]:
+        """What leaves the machine: the prompt as text, redacted; and the placeholders put in."""
+        text = self.vocab.render(prompt)
+        if not self.redact:
+            return text, ()
+        from lsp_server.privacy.redact import redact  # deferred: remote engines only
+
+        redaction = redact(text)
+        return redaction.text, tuple(redaction.placeholders)
+
+    def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        self._check_up()
+        started = time.perf_counter()
+        prompt, placeholders = self.prompt_text(request.prompt)
+        body = self.protocol.body(prompt, request, self.model, self._stops)
+        stop_early = CancelToken()  # the filters or the time cap end the answer: close it
+        remove = cancel.on_cancel(lambda: stop_early.cancel(cancel.reason))
+        text, finish, evaluated, first_at = "", "length", None, None
+        try:
+            with self._slots:
+                for event in self.http.stream(self.protocol.path, body, stop_early):
+                    piece = self.protocol.text(event)
+                    if piece and first_at is None:
+                        first_at = time.perf_counter()
+                    text += piece
+                    evaluated = self.protocol.evaluated(event) or evaluated
+                    if self.protocol.done(event):
+                        finish = "stop"
+                        break
+                    if piece and request.should_stop(text):
+                        finish = "criteria"
+                        stop_early.cancel("criteria")
+                        break
+                    if (
+                        request.max_time_ms > 0
+                        and first_at is not None
+                        and (time.perf_counter() - first_at) * 1000 > request.max_time_ms
+                    ):
+                        finish = "time"
+                        stop_early.cancel("time")
+                        break
+        except Cancelled:
+            if cancel.cancelled:
+                raise
+            # stopped on purpose (criteria/time): the text so far is the answer
+        except RemoteError as exc:
+            if exc.unreachable:
+                self._went_down(exc)
+            raise
+        finally:
+            remove()
+        self._came_up()
+        if any(p in text for p in placeholders):
+            text, finish = "", "redacted"  # never paste a placeholder into the user's code
+        end = time.perf_counter()
+        first = first_at or end
+        tokens = self.vocab.tokenize(text)
+        return Generation(
+            text=text,
+            tokens=tokens,
+            prompt_tokens=len(request.prompt),
+            evaluated_tokens=int(evaluated) if evaluated is not None else len(request.prompt),
+            generated_tokens=len(tokens),
+            prompt_ms=(first - started) * 1000,
+            generate_ms=(end - first) * 1000,
+            finish=finish,
+        )
