@@ -35,10 +35,10 @@ from benchmarks.lsp_client import SERVER_CMD, LspClient
 # Smaller windows than an editor's default: on this 2-core machine every task is a new file,
 # i.e. a whole prompt to evaluate (~100 tokens/s); both variants get the same.
 BENCH_SETTINGS: dict[str, Any] = {
-    "prefixTokens": 1024,
-    "suffixTokens": 256,
-    "repoContextTokens": 384,
-    "maxTokens": 32,  # the first line is what is scored
+    "prefixTokens": 768,
+    "suffixTokens": 192,
+    "repoContextTokens": 320,
+    "maxTokens": 24,  # the first line is what is scored
     "maxTimeMs": 0,  # no time cap: the answer must not depend on machine load
     "prefetch": False,
 }
@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.model:
         options["modelPath"] = args.model
     rows: dict[str, list[Row]] = {v: [] for v in VARIANTS}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
     env_log = RESULTS / "b4-server.log"
     load_start = os.getloadavg()
     command = [*SERVER_CMD, "--log-level", "INFO"]
@@ -175,25 +177,27 @@ def main(argv: list[str] | None = None) -> int:
         for task in tasks:
             by_file.setdefault(task.path, []).append(task)
         done = 0
+        out = args.json.open("w") if args.json else None  # row by row: a cut run keeps its rows
         for group in by_file.values():
             for variant, settings in VARIANTS.items():
                 change = {"settings": {**options, **settings}}
                 client.notify("workspace/didChangeConfiguration", change)
                 for task in group:
-                    rows[variant].append(run_task(client, root, task, variant, args.timeout))
+                    row = run_task(client, root, task, variant, args.timeout)
+                    rows[variant].append(row)
+                    if out is not None:
+                        out.write(json.dumps(asdict(row)) + "\n")
+                        out.flush()
             done += len(group)
             em = ", ".join(f"{v} {sum(r.exact for r in rows[v])}" for v in VARIANTS)
             print(f"[b4] {done}/{len(tasks)} exact: {em}", file=sys.stderr, flush=True)
+        if out is not None:
+            out.close()
     summaries = [summarize(v, rows[v]) for v in VARIANTS]
     load = os.getloadavg()
     print(f"load average at start {load_start[0]:.2f}, at end {load[0]:.2f}")
     print_table(summaries, index)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        with args.json.open("w") as fh:
-            for variant in VARIANTS:
-                for row in rows[variant]:
-                    fh.write(json.dumps(asdict(row)) + "\n")
         summary = args.json.with_suffix(".summary.json")
         record = {"summaries": summaries, "index": index, "settings": options}
         summary.write_text(json.dumps(record, indent=2))
