@@ -168,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         ready = client.wait_ready()
         print(f"[b4] ready: {ready.get('model', {}).get('path')}", file=sys.stderr, flush=True)
         index = {}
-        for _ in range(600):  # the background scan of the workspace
+        for _ in range(1200):  # the background scan of the workspace, to its end
             index = client.status().get("index") or {}
-            if index.get("files"):
+            if index.get("lastScanMs"):
                 break
             time.sleep(0.5)
         by_file: dict[str, list[Task]] = {}

@@ -48,7 +48,10 @@ def _chains_near(text: str, offset: int) -> list[str]:
     ]
     seen: dict[str, None] = {}
     for i, line in enumerate(ordered):
-        chains = _CHAIN.findall(line.split("#", 1)[0])
+        code = line.split("#", 1)[0]
+        if code.lstrip().startswith(("from ", "import ")) and " import " in f" {code} ":
+            code = code.split(" import ", 1)[-1]  # the names bound, not the module path
+        chains = _CHAIN.findall(code)
         for chain in reversed(chains) if i == 0 else chains:  # the cursor's line: right to left
             seen.setdefault(chain, None)
     return list(seen)
