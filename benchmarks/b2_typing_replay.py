@@ -150,13 +150,21 @@ def replay(run: str, site: Site, ask: Ask, max_requests: int = 0) -> list[Sample
 
 
 # -- infill-lsp over LSP ------------------------------------------------------------------------
-def run_server(site: Site, options: dict[str, Any], log: Path) -> tuple[list[Sample], dict]:
+def run_server(
+    site: Site, options: dict[str, Any], log: Path, root: Path | None = None
+) -> tuple[list[Sample], dict]:
     command = [*SERVER_CMD, "--log-level", "INFO"]
-    uri = "file:///infill-b2/" + Path(site.path).name
+    # With a workspace folder (--root) the document is its real file, so the server's
+    # repository context (index + retrieval) is part of what is measured.
+    uri = (
+        Path(site.path).resolve().as_uri() if root else "file:///infill-b2/" + Path(site.path).name
+    )
     document, _, _ = site.load()
     with LspClient(command, init_options=options, stderr_log=log) as client:
-        client.initialize()
+        client.initialize(root=root)
         ready = client.wait_ready()
+        while root and not (client.status().get("index") or {}).get("lastScanMs"):
+            time.sleep(0.5)  # the index is built before the replay starts
         print(f"[infill-lsp] ready: {ready.get('model')}", file=sys.stderr, flush=True)
         client.open(uri, document)
         version = 1
@@ -375,6 +383,9 @@ def _parser() -> argparse.ArgumentParser:
         "--naive-requests", type=int, default=15, help="requests the naive run makes (%(default)s)"
     )
     parser.add_argument("--json", type=Path, help="write one JSON line per request here")
+    parser.add_argument(
+        "--root", type=Path, help="workspace folder for infill-lsp (repository context on)"
+    )
     return parser
 
 
@@ -392,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append((name, samples, info))
         print(json.dumps(summarize(name, samples, len(target))), file=sys.stderr, flush=True)
 
-    done("infill-lsp", *run_server(site, options, RESULTS / "b2-server.log"))
+    done("infill-lsp", *run_server(site, options, RESULTS / "b2-server.log", args.root))
     info = runs[0][2]
     model = (info.get("model") or {}).get("path") or args.model
     threads = int(options.get("nThreads") or 0)
