@@ -138,6 +138,30 @@ for _call, _want in _json.loads({examples!r}):
 )
 
 
+def run_user_code(
+    python: str, args: list[str], cwd: str, timeout_s: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python args`` for the fix action's evidence: a minimal environment (no secrets of
+    the server's environment), output captured, a hard timeout. Raises OSError (interpreter
+    missing) and subprocess.TimeoutExpired."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", ""),
+        "PYTHONHASHSEED": "0",
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    return subprocess.run(
+        [python, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 def run_examples(
     module: str, examples: list[Example], python: str, timeout_s: float = 10.0
 ) -> list[Outcome] | None:
@@ -148,18 +172,9 @@ def run_examples(
         examples=json.dumps([[e.call, e.expected] for e in examples]),
         timeout=EXAMPLE_TIMEOUT_S,
     )
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8"}
     with tempfile.TemporaryDirectory(prefix="infill-fix-") as scratch:
         try:
-            proc = subprocess.run(
-                [python, "-I", "-c", program],
-                capture_output=True,
-                text=True,
-                cwd=scratch,
-                env=env,
-                timeout=timeout_s,
-                check=False,
-            )
+            proc = run_user_code(python, ["-I", "-c", program], scratch, timeout_s)
         except (OSError, subprocess.TimeoutExpired):
             return None
     rows = [line for line in proc.stdout.splitlines() if line.startswith("[")]

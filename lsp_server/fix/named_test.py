@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp_server.fix.evidence import NO_NETWORK
+from lsp_server.fix.evidence import NO_NETWORK, run_user_code
 
 MAX_DETAIL = 400  # characters of failure shown per test
 MAX_ERROR_LINES = 3  # pytest's "E" lines kept: the assertion and its first explanations
@@ -184,13 +184,6 @@ def run_tests(
         "-p",
         "no:cacheprovider",
     ]
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "PYTHONHASHSEED": "0",
-        "PYTHONIOENCODING": "utf-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
     with tempfile.TemporaryDirectory(prefix="infill-test-") as scratch:
         out = os.path.join(scratch, "result.json")
         program = _HARNESS.format(
@@ -200,15 +193,7 @@ def run_tests(
             args=json.dumps(args),
         )
         try:
-            subprocess.run(
-                [python, "-c", program],
-                capture_output=True,
-                text=True,
-                cwd=root,
-                env=env,
-                timeout=timeout_s,
-                check=False,
-            )
+            run_user_code(python, ["-c", program], root, timeout_s)
         except subprocess.TimeoutExpired as exc:
             raise CannotRun(f"the test run took longer than {timeout_s:g} s") from exc
         except OSError as exc:
