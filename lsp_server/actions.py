@@ -196,11 +196,9 @@ async def fix_command(ls: InfillServer, *args: Any) -> dict[str, Any]:
         if len(raw) > 1 and isinstance(raw[1], str):
             data["instruction"] = raw[1]
         outcome, edit = await run_fix(ls, Target.from_data(data))
-    except FixError as exc:
-        ls.tell(f"infill-lsp: {exc}", types.MessageType.Warning)
+    except FixError as exc:  # the caller shows the returned message (no second toast)
         return {"applied": False, "message": str(exc)}
     if edit is None:
-        ls.tell(f"infill-lsp: {outcome.message}", types.MessageType.Info)
         return {"applied": False, "message": outcome.message}
     try:
         result = await ls.workspace_apply_edit_async(

@@ -138,6 +138,28 @@ def check_in_place(document: str, function: FunctionSpan, new_text: str, languag
         raise Rejected("the answer does not parse")
     if language == "python" and _python_compiles(document) and not _python_compiles(new_document):
         raise Rejected("the answer does not parse (Python compile)")
+    if language == "python" and unreachable_lines(new_text) > unreachable_lines(function.text):
+        # e.g. `return sum(numbers)` put above the loop: passes the examples, leaves dead code
+        raise Rejected("the answer leaves code after a return that can never run")
+
+
+def unreachable_lines(source: str) -> int:
+    """Statements that follow a return/raise/break/continue in the same block (Python)."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return 0
+    dead = 0
+    for node in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(node, field, None)
+            if not isinstance(block, list):
+                continue
+            for i, statement in enumerate(block[:-1]):
+                if isinstance(statement, ast.Return | ast.Raise | ast.Break | ast.Continue):
+                    dead += len(block) - i - 1
+                    break
+    return dead
 
 
 def _python_compiles(source: str) -> bool:

@@ -176,3 +176,20 @@ def test_line_rewrites_target_statements_not_signature_docstring_or_comments():
     assert [fn.text.split("\n")[i].strip() for i in body_lines(fn)] == ["return math.pi * r + r"]
     src = "def f(x):\n    # note\n\n    y = x\n    return y\n"
     assert body_lines(find_function(src, "python", at(src, "y = x"))) == [3, 4]
+
+
+def test_an_answer_that_leaves_code_after_a_return_is_rejected():
+    from lsp_server.fix.answer import check_in_place, unreachable_lines
+    from tests.helpers.fix_cases import TOTAL
+
+    function = find_function(TOTAL, "python", TOTAL.index("result = 1"))
+    dead = TOTAL.replace("    result = 1\n", "    return sum(numbers)\n    result = 0\n")
+    assert unreachable_lines(dead) == 3 and unreachable_lines(TOTAL) == 0
+    with pytest.raises(Rejected, match="can never run"):
+        check_in_place(TOTAL, function, dead, "python")
+    check_in_place(TOTAL, function, TOTAL.replace("result = 1", "result = 0"), "python")
+    # a function that already had dead code may keep it
+    early = TOTAL.replace("    return result\n", "    return result\n    print('never')\n")
+    check_in_place(
+        early, find_function(early, "python", early.index("result = 1")), early, "python"
+    )

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { fixArgument, fixOutcome } from '../src/fix';
+import { LoadingProgress, LOADING_TITLE } from '../src/progress';
+import { fromNotification, modelName, render, Status } from '../src/status';
+
+const MODEL = {
+  path: '/home/me/.cache/infill-lsp/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf',
+  verified: true,
+  source: 'embedded',
+  size: 397_808_192,
+  dialect: 'qwen',
+  nCtx: 4096,
+};
+
+function status(over: Partial<Status>): Status {
+  return { state: 'starting', message: '', model: null, ...over };
+}
+
+describe('status bar text', () => {
+  it('starting', () => {
+    const r = render(status({ state: 'starting', python: '/v/bin/python' }));
+    assert.equal(r.text, '$(sync~spin) infill');
+    assert.match(r.tooltip, /Python: \/v\/bin\/python/);
+    assert.equal(r.command, 'infill.toggle');
+  });
+  it('loading, with and without a percentage', () => {
+    assert.equal(render(status({ state: 'loading', percent: 42.4 })).text, '$(sync~spin) infill 42%');
+    assert.equal(render(status({ state: 'loading', percent: 42.4 })).label, 'infill-lsp: loading model 42%');
+    assert.equal(render(status({ state: 'loading' })).text, '$(sync~spin) infill');
+    assert.equal(render(status({ state: 'loading', percent: 130 })).text, '$(sync~spin) infill 100%');
+  });
+  it('ready shows the model name', () => {
+    const r = render(status({ state: 'ready', message: 'qwen2.5-coder-0.5b-instruct-q4_k_m.gguf', model: MODEL }));
+    assert.equal(r.text, '$(check) infill: qwen2.5-coder-0.5b-instruct-q4_k_m');
+    assert.equal(r.label, 'infill-lsp: ready, model qwen2.5-coder-0.5b-instruct-q4_k_m');
+    assert.match(r.tooltip, /Model: \/home\/me\/.cache\/infill-lsp\/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf/);
+    assert.match(r.tooltip, /FIM dialect: qwen/);
+    assert.match(r.tooltip, /Size: 379 MiB \(checksum verified\)/);
+    assert.equal(r.background, undefined);
+  });
+  it('ready without model details falls back to the message', () => {
+    assert.equal(render(status({ state: 'ready', message: 'm.gguf' })).text, '$(check) infill: m');
+    assert.equal(modelName(null, ''), '');
+    assert.equal(render(status({ state: 'ready' })).text, '$(check) infill: ready');
+  });
+  it('shortens long model names', () => {
+    const name = modelName({ path: 'C:\\models\\' + 'x'.repeat(60) + '.gguf' });
+    assert.equal(name.length, 40);
+    assert.ok(name.endsWith('…'));
+  });
+  it('error carries the message', () => {
+    const r = render(status({ state: 'error', message: 'model file not found: /x.gguf' }));
+    assert.equal(r.text, '$(error) infill: error');
+    assert.equal(r.label, 'infill-lsp: error: model file not found: /x.gguf');
+    assert.match(r.tooltip, /model file not found/);
+    assert.equal(r.background, 'error');
+  });
+  it('disabled', () => {
+    const r = render(status({ state: 'disabled' }));
+    assert.equal(r.text, '$(circle-slash) infill: off');
+    assert.equal(r.label, 'infill-lsp: disabled');
+    assert.equal(r.command, 'infill.toggle');
+  });
+  it('stopped: a click restarts', () => {
+    const r = render(status({ state: 'stopped', message: 'cannot import lsp_server' }));
+    assert.equal(r.command, 'infill.restart');
+    assert.equal(r.background, 'error');
+  });
+});
+
+describe('infill/statusChanged', () => {
+  it('maps the params', () => {
+    const s = fromNotification({ state: 'ready', message: 'm.gguf', model: MODEL }, status({ python: 'py' }));
+    assert.deepEqual(s, { state: 'ready', message: 'm.gguf', model: MODEL, percent: undefined, python: 'py' });
+  });
+  it('keeps the load percentage across loading notifications, drops it after', () => {
+    const loading = fromNotification({ state: 'loading', message: '', model: null }, status({ state: 'loading', percent: 30 }));
+    assert.equal(loading.percent, 30);
+    assert.equal(fromNotification({ state: 'loading' }, status({ state: 'ready' })).percent, undefined);
+    assert.equal(fromNotification({ state: 'error', message: 'x' }, loading).percent, undefined);
+  });
+  it('survives junk', () => {
+    const s = fromNotification({ state: 'bogus', message: 3, model: 'x' }, status({ state: 'ready' }));
+    assert.deepEqual(s, { state: 'ready', message: '', model: null, percent: undefined, python: undefined });
+    assert.equal(fromNotification(null, status({})).state, 'starting');
+  });
+});
+
+describe('LoadingProgress', () => {
+  const progress = (token: string, value: object) => ({ jsonrpc: '2.0', method: '$/progress', params: { token, value } });
+
+  it('follows the loading-model progress only', () => {
+    const seen: (number | undefined)[] = [];
+    const tracker = new LoadingProgress((p) => seen.push(p));
+    tracker.observe(progress('fix', { kind: 'begin', title: 'infill-lsp: fixing `total`', percentage: 0 }));
+    tracker.observe(progress('fix', { kind: 'report', percentage: 50 }));
+    tracker.observe(progress('load', { kind: 'begin', title: LOADING_TITLE, percentage: 0 }));
+    tracker.observe(progress('load', { kind: 'report', message: 'preparing model 37%', percentage: 37 }));
+    tracker.observe(progress('load', { kind: 'report', message: 'no percentage' }));
+    tracker.observe({ jsonrpc: '2.0', method: 'window/logMessage', params: { type: 3, message: 'x' } });
+    tracker.observe({ jsonrpc: '2.0', id: 1, result: null });
+    tracker.observe(progress('load', { kind: 'end', message: 'ready' }));
+    tracker.observe(progress('load', { kind: 'report', percentage: 99 })); // after the end
+    tracker.observe(progress('fix', { kind: 'end' }));
+    assert.deepEqual(seen, [undefined, 37, undefined]);
+  });
+  it('ignores malformed messages', () => {
+    const tracker = new LoadingProgress(() => assert.fail('no callback'));
+    tracker.observe(undefined);
+    tracker.observe({ method: '$/progress' });
+    tracker.observe({ method: '$/progress', params: { token: {}, value: { kind: 'begin', title: LOADING_TITLE } } });
+  });
+});
+
+describe('Fix this function', () => {
+  it('builds the server command argument', () => {
+    assert.deepEqual(fixArgument('file:///a.py', 9, 4), { uri: 'file:///a.py', start: [9, 4] });
+    assert.deepEqual(fixArgument('file:///a.py', 9, 4, '  handle empty lists ', ''), {
+      uri: 'file:///a.py',
+      start: [9, 4],
+      instruction: 'handle empty lists',
+    });
+    assert.deepEqual(fixArgument('file:///a.py', 0, 0, undefined, 'tests/test_a.py::test_total'), {
+      uri: 'file:///a.py',
+      start: [0, 0],
+      test: 'tests/test_a.py::test_total',
+    });
+  });
+  it('shows the answer', () => {
+    assert.deepEqual(fixOutcome({ applied: true, message: 'fixed: 2/2 examples pass' }), {
+      level: 'info',
+      text: 'infill-lsp: fixed: 2/2 examples pass',
+    });
+    assert.deepEqual(fixOutcome({ applied: false, message: 'the cursor is not inside a function' }), {
+      level: 'warning',
+      text: 'infill-lsp: no change made: the cursor is not inside a function',
+    });
+    assert.equal(fixOutcome(null).text, 'infill-lsp: no change made: no answer from the server');
+  });
+});
