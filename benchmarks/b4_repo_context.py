@@ -38,7 +38,7 @@ BENCH_SETTINGS: dict[str, Any] = {
     "prefixTokens": 768,
     "suffixTokens": 192,
     "repoContextTokens": 320,
-    "maxTokens": 24,  # the first line is what is scored
+    "maxTokens": 48,  # the first line is what is scored (whole lines kept when cut)
     "maxTimeMs": 0,  # no time cap: the answer must not depend on machine load
     "prefetch": False,
 }

@@ -200,10 +200,11 @@ def heal(text: str, pending: str) -> str:
 
 
 def _complete_part(generation: Generation) -> str:
-    """What of an answer may be shown: a generation cut by the time cap keeps its whole lines
+    """What of an answer may be shown: a generation cut by the time cap or the token cap keeps
+    its whole lines
     (a half-written last line would be wrong code); a single cut line is kept as it is, the
     start of what the model would have written."""
     text = generation.text
-    if generation.finish == "time" and "\n" in text.strip("\n"):
+    if generation.finish in ("time", "length") and "\n" in text.strip("\n"):
         return text[: text.rstrip("\n").rfind("\n") + 1]
     return text

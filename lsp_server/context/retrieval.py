@@ -57,6 +57,23 @@ def _chains_near(text: str, offset: int) -> list[str]:
     return list(seen)
 
 
+def _by_nearest_use(imports, text: str, offset: int) -> list[Import]:
+    """Imports of names (not modules) ordered by how close to the cursor the name is used;
+    names never used outside import lines come last, in import order."""
+    ranked: list[tuple[int, int, Import]] = []
+    for order, imp in enumerate(imports):
+        if not imp.name or imp.name == "*":
+            continue
+        best = len(text) + order
+        for match in re.finditer(rf"(?<![\w.]){re.escape(imp.local)}\b", text):
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            if text[line_start : match.start()].lstrip().startswith(("from ", "import ")):
+                continue
+            best = min(best, abs(match.start() - offset))
+        ranked.append((best, order, imp))
+    return [imp for _, _, imp in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
+
 class Retriever:
     """Snippets for one request from a ``WorkspaceIndex``."""
 
@@ -101,6 +118,19 @@ class Retriever:
             if time.perf_counter() > deadline:
                 break
             for where, symbol in self._resolve(chain, path, imports, defined_here):
+                if (where, symbol.start_line) in shown:
+                    continue
+                shown.add((where, symbol.start_line))
+                body = self._render(where, symbol)
+                if body and not add(Snippet(self._display(where), body, "definition")):
+                    break
+        # Then what this file imports from the project, nearest use first: the APIs the code
+        # around the cursor is written against, even when the line being written is the first
+        # to use them.
+        for imp in _by_nearest_use(imports.values(), text, offset):
+            if time.perf_counter() > deadline or used >= budget_tokens:
+                break
+            for where, symbol in self._through_import(imp, [], path):
                 if (where, symbol.start_line) in shown:
                     continue
                 shown.add((where, symbol.start_line))

@@ -158,3 +158,10 @@ def test_a_definition_over_the_remaining_budget_is_cut_not_dropped(repo: Path):
     (user,) = [s for s in found if s.path == "app/models.py"]
     assert user.text.startswith("class User:") and user.text.endswith("    ...")
     assert words(user.text) + 8 <= 30
+
+
+def test_imported_project_names_come_next_nearest_use_first(repo: Path):
+    # The cursor line is the first to use anything: the imports still bring their APIs.
+    text = MAIN.split("\n\n\n")[0] + "\n\n\ndef fresh():\n    "
+    found = retrieve(repo, text, "def fresh():\n    ")
+    assert {s.path for s in found} >= {"app/models.py", "app/utils.py"}
