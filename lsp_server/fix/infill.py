@@ -59,9 +59,10 @@ def line_candidates(
 ) -> Iterator[str]:
     """Candidate versions of the function, each with one line rewritten by the FIM model
     (lazily: the caller stops when a candidate verifies or its budget is spent)."""
-    completer = Completer(
-        engine, dataclasses.replace(settings, max_tokens=MAX_TOKENS, prefetch=False)
-    )
+    # No per-keystroke time cap (maxTimeMs): on a busy machine it cut the rewrites short and
+    # the search settled on a worse line; the fix's own budget (fixBudgetMs) bounds the search.
+    quiet = dataclasses.replace(settings, max_tokens=MAX_TOKENS, prefetch=False, max_time_ms=0)
+    completer = Completer(engine, quiet)
     lines = function.text.split("\n")
     doc_lines = document.split("\n")
     seen: set[str] = set()
