@@ -119,8 +119,8 @@ def _starcoder2_meta(w: gguf.GGUFWriter, c: dict[str, Any], notes: list[str]) ->
     window = c.get("sliding_window")
     if window and window < n_ctx:
         notes.append(
-            f"sliding_window={window} < context {n_ctx}: llama.cpp attends to the whole "
-            "context for starcoder2, so outputs differ beyond the window"
+            f"sliding_window={window} < context {n_ctx}: no sliding-window key is written, so "
+            "llama.cpp may attend beyond the window for contexts longer than it"
         )
     return {"use_bias": c.get("use_bias", True)}
 

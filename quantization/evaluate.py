@@ -206,8 +206,8 @@ def markdown(rows: list[Row], env: dict[str, Any]) -> str:
         ]
         if own:
             lines.append(
-                f"B1 of {len(own)} files reused from an earlier `evaluate` run of the same files "
-                "(benchmarks/results/b5-b1-LABEL.summary.json)."
+                f"B1 of {len(own)} file(s) taken from an earlier B1 run on the same file "
+                "(benchmarks/results/b5-b1-LABEL.summary.json; path and size checked)."
             )
         if other:
             lines.append(
