@@ -114,29 +114,26 @@ class Retriever:
             used += cost
             return True
 
-        for chain in _chains_near(text, offset):
-            if time.perf_counter() > deadline:
-                break
-            for where, symbol in self._resolve(chain, path, imports, defined_here):
+        def add_definitions(found: list[tuple[str, Symbol]]) -> None:
+            for where, symbol in found:
                 if (where, symbol.start_line) in shown:
                     continue
                 shown.add((where, symbol.start_line))
                 body = self._render(where, symbol)
                 if body and not add(Snippet(self._display(where), body, "definition")):
-                    break
+                    return
+
+        for chain in _chains_near(text, offset):
+            if time.perf_counter() > deadline:
+                break
+            add_definitions(self._resolve(chain, path, imports, defined_here))
         # Then what this file imports from the project, nearest use first: the APIs the code
         # around the cursor is written against, even when the line being written is the first
         # to use them.
         for imp in _by_nearest_use(imports.values(), text, offset):
             if time.perf_counter() > deadline or used >= budget_tokens:
                 break
-            for where, symbol in self._through_import(imp, [], path):
-                if (where, symbol.start_line) in shown:
-                    continue
-                shown.add((where, symbol.start_line))
-                body = self._render(where, symbol)
-                if body and not add(Snippet(self._display(where), body, "definition")):
-                    break
+            add_definitions(self._through_import(imp, [], path))
         if time.perf_counter() < deadline:
             for snippet in self._similar(path, text, offset, shown, deadline)[:MAX_SIMILAR]:
                 if not add(snippet):
