@@ -272,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a server setting, e.g. --set maxTokens=64 (repeatable)",
     )
+    sub.add_parser(
+        "quantize",
+        help="HF StarCoder-family checkpoint -> GGUF -> quantized GGUF, and the B5 report "
+        "(infill-lsp quantize --help; needs the quantization extra for convert/tiny)",
+        add_help=False,
+    )
     model = sub.add_parser("model", help="resolve the model and print its path, checksum, dialect")
     model.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     model.add_argument("--json", action="store_true", help="print JSON")
@@ -279,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["quantize"]:
+        # The toolkit owns its sub-commands and help; this is only its second name.
+        from quantization.__main__ import main as quantization_main
+
+        return quantization_main(argv[1:], prog="infill-lsp quantize")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.WARNING),

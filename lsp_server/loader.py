@@ -4,6 +4,7 @@ remote engine (no weights here). Shared by the LSP server and the CLI."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,6 +12,8 @@ from lsp_server.engine.base import Engine
 from lsp_server.engine.llama import LlamaEngine
 from lsp_server.model.resolve import ResolvedModel, resolve_model
 from lsp_server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
@@ -67,11 +70,21 @@ def load_engine(settings: Settings, progress: Progress | None = None) -> LoadedM
     engine = LlamaEngine(
         str(resolved.path),
         resolved.dialect,
-        n_ctx=settings.context_size,
+        n_ctx=context_window(settings.context_size, resolved.metadata.context_length),
         n_threads=settings.effective_threads(),
         n_gpu_layers=settings.n_gpu_layers,
     )
     return LoadedModel(resolved, engine)
+
+
+def context_window(requested: int, trained: int | None) -> int:
+    """The context to allocate: ``contextSize``, but never past what the model was trained for
+    (``<arch>.context_length``): llama.cpp aborts the whole process when a GPTBigCode model
+    (learned position table) is asked for a position at or past it."""
+    if trained and 0 < trained < requested:
+        log.info("contextSize %d capped at the model's trained context %d", requested, trained)
+        return trained
+    return requested
 
 
 def needs_reload(old: Settings, new: Settings) -> bool:

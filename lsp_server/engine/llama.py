@@ -54,7 +54,10 @@ class LlamaEngine:
                 n_gpu_layers=n_gpu_layers,
                 verbose=False,
             )
-        self.n_ctx = self._llm.n_ctx()
+        # llama.cpp pads the context it allocates; positions must still stay below the trained
+        # context (the loader already asks for no more than that).
+        trained = self._llm._model.n_ctx_train()
+        self.n_ctx = min(self._llm.n_ctx(), trained) if trained > 0 else self._llm.n_ctx()
         self._n_vocab = self._llm.n_vocab()
         self._rng = np.random.default_rng()
         self.bos_id = self._llm.token_bos() if self._llm._model.add_bos_token() else None
@@ -99,14 +102,18 @@ class LlamaEngine:
         return int(low.llama_memory_seq_pos_max(memory, 0)) + 1
 
     # -- generation ---------------------------------------------------------------------------
-    def _fit(self, request: GenerationRequest) -> list[int]:
-        """Clip the prompt from the front so prompt + generation fit the context window."""
-        room = self.n_ctx - request.max_tokens - 1
+    def _fit(self, request: GenerationRequest) -> tuple[list[int], int]:
+        """Clip the prompt from the front so prompt + generation fit the context window: no
+        position may reach ``n_ctx`` (some architectures, GPTBigCode with its learned position
+        table, abort the process there). Returns the prompt and the generation cap, at most
+        half the window so a prompt always keeps room."""
+        max_new = max(1, min(request.max_tokens, self.n_ctx // 2))
+        room = self.n_ctx - max_new - 1
         prompt = request.prompt
         if len(prompt) > room:
             log.warning("prompt of %d tokens clipped to %d", len(prompt), room)
             prompt = prompt[len(prompt) - room :]
-        return prompt
+        return prompt, max_new
 
     def _evaluate_prompt(self, prompt: list[int], cancel: CancelToken) -> int:
         """Bring the KV cache to ``prompt`` (logits ready for the first new token); return how
@@ -138,7 +145,7 @@ class LlamaEngine:
         return int(self._rng.choice(top, p=weights / weights.sum()))
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
-        prompt = self._fit(request)
+        prompt, max_new = self._fit(request)
         started = time.perf_counter()
         evaluated = self._evaluate_prompt(prompt, cancel)
         prompt_done = time.perf_counter()
@@ -147,7 +154,7 @@ class LlamaEngine:
         text = ""
         finish = "length"
         deadline = prompt_done + request.max_time_ms / 1000 if request.max_time_ms > 0 else None
-        while len(out) < request.max_tokens:
+        while len(out) < max_new:
             if cancel.cancelled:
                 raise Cancelled(cancel.reason)  # partial text of a stale request is never shown
             if deadline is not None and out and time.perf_counter() > deadline:

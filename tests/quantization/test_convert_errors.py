@@ -263,3 +263,30 @@ def test_cli_reports_errors_in_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_infill_lsp_quantize_is_the_same_toolkit(tmp_path):
+    """`infill-lsp quantize ...` is the toolkit's second name: same sub-commands, same errors."""
+    cli = [sys.executable, "-m", "lsp_server.cli", "quantize"]
+    helped = subprocess.run([*cli, "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0
+    assert helped.stdout.startswith("usage: infill-lsp quantize")
+    assert "convert" in helped.stdout and "evaluate" in helped.stdout
+
+    missing = subprocess.run(
+        [*cli, "convert", str(tmp_path / "nope"), str(tmp_path / "o.gguf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2 and "no such checkpoint folder" in missing.stderr
+
+    out = tmp_path / "out.gguf"
+    done = subprocess.run(
+        [*cli, "convert", str(complete(tmp_path / "ck")), str(out), "--outtype", "f32", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0 and "starcoder" in done.stdout + done.stderr
