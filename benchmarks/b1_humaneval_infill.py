@@ -19,10 +19,11 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -97,58 +98,87 @@ def _server_task(
     return row, new_calls
 
 
-def run_server(
-    tasks: list[InfillTask],
-    options: dict[str, Any],
-    log: Path,
-    timeout: float,
-    verbose: bool,
-    after_each: Callable[[InfillTask], None] | None = None,
-) -> tuple[list[Row], dict]:
-    rows: list[Row] = []
-    command = [*SERVER_CMD, "--log-level", "INFO"]  # per-request stats land in the log
-    with LspClient(command, init_options=options, stderr_log=log, cwd=REPO) as client:
-        client.initialize()
+class ServerRunner:
+    """One server process over LSP, one task at a time, so several runs can interleave (the
+    current tree, a baseline commit's tree, other settings) on the same machine state."""
+
+    def __init__(
+        self,
+        name: str,
+        options: dict[str, Any],
+        log: Path,
+        timeout: float,
+        verbose: bool,
+        cwd: Path = REPO,
+    ) -> None:
+        self.name, self.timeout, self.verbose = name, timeout, verbose
+        self.rows: list[Row] = []
+        self.info: dict = {}
+        command = [*SERVER_CMD, "--log-level", "INFO"]  # per-request stats land in the log
+        self.client = LspClient(command, init_options=options, stderr_log=log, cwd=cwd)
+
+    def __enter__(self) -> ServerRunner:
+        self.client.__enter__()
+        self.client.initialize()
         started = time.perf_counter()
-        status = client.wait_ready()
+        status = self.client.wait_ready()
         print(
-            f"[server] ready in {time.perf_counter() - started:.1f} s: {status.get('model')}",
+            f"[{self.name}] ready in {time.perf_counter() - started:.1f} s: {status.get('model')}",
             file=sys.stderr,
             flush=True,
         )
-        calls = status.get("totals", {}).get("modelCalls", 0)
-        for task in tasks:
-            row, calls = _server_task(client, task, calls, timeout)
-            rows.append(row)
-            if verbose:
-                print(
-                    f"  {row.task_id} line {row.line} {row.latency_ms:.0f} ms {row.mode} "
-                    f"em={row.em} got={first_line(row.got)!r}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            recent = rows[-MAX_CONSECUTIVE_TIMEOUTS:]
-            if len(recent) == MAX_CONSECUTIVE_TIMEOUTS and all(r.mode == "timeout" for r in recent):
-                raise SystemExit(
-                    f"{MAX_CONSECUTIVE_TIMEOUTS} requests in a row got no answer within "
-                    f"{timeout:.0f} s; server log tail:\n{client.stderr_tail()}"
-                )
-            _progress("server", rows, len(tasks))
-            if after_each is not None:
-                after_each(task)
-        final = client.status()
-        info = {
-            "model": final.get("model"),
-            "settings": final.get("settings"),
-            "totals": final.get("totals"),
-            "shown": client.shown,
-        }
-    return rows, info
+        self.calls = status.get("totals", {}).get("modelCalls", 0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            final = self.client.status()
+            self.info = {
+                "model": final.get("model"),
+                "settings": final.get("settings"),
+                "totals": final.get("totals"),
+                "shown": self.client.shown,
+            }
+        finally:
+            self.client.__exit__(*exc)
+
+    def run(self, task: InfillTask, total: int) -> None:
+        row, self.calls = _server_task(self.client, task, self.calls, self.timeout)
+        row.run = self.name
+        self.rows.append(row)
+        if self.verbose:
+            print(
+                f"  [{self.name}] {row.task_id} line {row.line} {row.latency_ms:.0f} ms "
+                f"{row.mode} em={row.em} got={first_line(row.got)!r}",
+                file=sys.stderr,
+                flush=True,
+            )
+        recent = self.rows[-MAX_CONSECUTIVE_TIMEOUTS:]
+        if len(recent) == MAX_CONSECUTIVE_TIMEOUTS and all(r.mode == "timeout" for r in recent):
+            raise SystemExit(
+                f"{MAX_CONSECUTIVE_TIMEOUTS} requests in a row got no answer within "
+                f"{self.timeout:.0f} s; server log tail:\n{self.client.stderr_tail()}"
+            )
+        _progress(self.name, self.rows, total)
+
+
+def worktree(rev: str) -> Path:
+    """A checkout of ``rev`` (a commit) to run a baseline server from, made once and reused."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    path = REPO / "benchmarks" / ".cache" / f"worktree-{sha}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=REPO, check=True)
+    return path
 
 
 # -- the raw baseline -----------------------------------------------------------------------
 class RawRunner:
     """The naive baseline, one task at a time, so it can interleave with the server run."""
+
+    name = "raw"
 
     def __init__(self, model_path: str | None, options: dict[str, Any]) -> None:
         from benchmarks.raw_fim import RawFim, default_model_path, threads_default
@@ -214,6 +244,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--raw-only", action="store_true", help="only the raw-model baseline")
     parser.add_argument(
+        "--versus-rev",
+        metavar="COMMIT",
+        help="also run the server of COMMIT (a git worktree under benchmarks/.cache), same run",
+    )
+    parser.add_argument(
+        "--versus-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also run a second server with these settings on top, same run (repeatable)",
+    )
+    parser.add_argument(
         "--log",
         type=Path,
         default=None,
@@ -241,22 +283,59 @@ def main(argv: list[str] | None = None) -> int:
         options["modelPath"] = args.model
     by_index = {t.index: t for t in tasks}
     load_start = os.getloadavg()
-    runs: list[tuple[str, list[Row], dict]] = []
-    raw = RawRunner(args.model, options) if args.baseline_raw or args.raw_only else None
-    if not args.raw_only:
-        # With --baseline-raw the two alternate task by task (never at the same time), so a
-        # change in machine load hits both the same way.
-        after = (lambda task: raw.run(task, len(tasks))) if raw is not None else None
-        log = args.log or (
-            args.json.with_suffix(".server.log") if args.json else RESULTS / "b1-server.log"
-        )
-        rows, info = run_server(tasks, options, log, args.timeout, args.verbose, after)
-        runs.append(("infill-lsp server (LSP)", rows, info))
-    elif raw is not None:
+    log = args.log or (
+        args.json.with_suffix(".server.log") if args.json else RESULTS / "b1-server.log"
+    )
+    runners: list = []
+    with ExitStack() as stack:
+        if not args.raw_only:
+            runners.append(
+                stack.enter_context(
+                    ServerRunner("server", options, log, args.timeout, args.verbose)
+                )
+            )
+        if args.versus_rev:
+            runners.append(
+                stack.enter_context(
+                    ServerRunner(
+                        f"server@{args.versus_rev}",
+                        options,
+                        log.with_name(log.stem + ".versus-rev.log"),
+                        args.timeout,
+                        args.verbose,
+                        cwd=worktree(args.versus_rev),
+                    )
+                )
+            )
+        if args.versus_set:
+            runners.append(
+                stack.enter_context(
+                    ServerRunner(
+                        "server " + " ".join(args.versus_set),
+                        {**options, **parse_sets(args.versus_set)},
+                        log.with_name(log.stem + ".versus-set.log"),
+                        args.timeout,
+                        args.verbose,
+                    )
+                )
+            )
+        if args.baseline_raw or args.raw_only:
+            runners.append(RawRunner(args.model, options))
+        # The runs alternate task by task (never at the same time), so a change in machine
+        # load hits all of them the same way.
         for task in tasks:
-            raw.run(task, len(tasks))
-    if raw is not None:
-        runs.append(("raw naive PSM (this run)", raw.rows, raw.info))
+            for runner in runners:
+                runner.run(task, len(tasks))
+    runs: list[tuple[str, list[Row], dict]] = [
+        (
+            "infill-lsp server (LSP)" if r.name == "server" else (
+                "raw naive PSM (this run)" if r.name == "raw" else r.name
+            ),
+            r.rows,
+            r.info,
+        )
+        for r in runners
+    ]  # fmt: skip
     print(
         f"scoring pass@1 for {sum(len(r) for _, r, _ in runs)} completions...",
         file=sys.stderr,

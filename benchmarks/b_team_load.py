@@ -1,7 +1,12 @@
 """Team load: several LSP sessions typing at once against ONE shared remote engine.
 
     python -m benchmarks.b_team_load                 # 4 sessions vs 1 alone, same engine
-    python -m benchmarks.b_team_load --sessions 4 --chars 60
+    python -m benchmarks.b_team_load --sessions 4 --chars 30 --prefix-tokens 384 --suffix-tokens 128
+
+On a 2-core CPU the one engine evaluates every prompt of the four interleaved sessions afresh
+(its single KV slot holds the last session's prompt only): ~130 prompt tokens/s, so the full
+1,500/500-token budget costs ~15 s a request. The defaults here keep the run to minutes; a team
+box with a GPU serves the full budget.
 
 The engine is llama-cpp-python's OpenAI-compatible server with the default model (what a team
 box could run; vLLM/TGI speak the same API), started once. Each session is a real infill-lsp
@@ -66,8 +71,16 @@ def start_engine(port: int) -> subprocess.Popen:
     raise SystemExit("the engine did not start")
 
 
-def session(name: str, site: Site, url: str, out: dict[str, tuple[list[Sample], int]]) -> None:
-    options = {"engine": "openai", "remoteUrl": url, "remoteModel": ALIAS, "prefetch": False}
+def session(
+    name: str, site: Site, url: str, budget: dict, out: dict[str, tuple[list[Sample], int]]
+) -> None:
+    options = {
+        "engine": "openai",
+        "remoteUrl": url,
+        "remoteModel": ALIAS,
+        "prefetch": False,
+        **budget,
+    }
     log = Path(f"/tmp/infill-team-{name}.log")
     errors = 0
     command = [*SERVER_CMD, "--log-level", "INFO"]
@@ -101,10 +114,10 @@ def session(name: str, site: Site, url: str, out: dict[str, tuple[list[Sample], 
     out[name] = (samples, errors)
 
 
-def run(sites: list[Site], url: str) -> tuple[dict, float]:
+def run(sites: list[Site], url: str, budget: dict) -> tuple[dict, float]:
     out: dict[str, tuple[list[Sample], int]] = {}
     threads = [
-        threading.Thread(target=session, args=(f"s{i}", site, url, out))
+        threading.Thread(target=session, args=(f"s{i}", site, url, budget, out))
         for i, site in enumerate(sites)
     ]
     started = time.perf_counter()
@@ -130,15 +143,18 @@ def summary(label: str, out: dict, wall_s: float) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.b_team_load")
     parser.add_argument("--sessions", type=int, default=4)
-    parser.add_argument("--chars", type=int, default=60, help="characters typed per session")
+    parser.add_argument("--chars", type=int, default=30, help="characters typed per session")
+    parser.add_argument("--prefix-tokens", type=int, default=384)
+    parser.add_argument("--suffix-tokens", type=int, default=128)
     args = parser.parse_args(argv)
+    budget = {"prefixTokens": args.prefix_tokens, "suffixTokens": args.suffix_tokens}
     sites = [Site(str(STDLIB / f), line, args.chars) for f, line in SITES[: args.sessions]]
     port = free_port()
     engine = start_engine(port)
     url = f"http://127.0.0.1:{port}"
     try:
-        alone, alone_s = run(sites[:1], url)
-        team, team_s = run(sites, url)
+        alone, alone_s = run(sites[:1], url, budget)
+        team, team_s = run(sites, url, budget)
     finally:
         engine.kill()
     head = (
@@ -146,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'model/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'model avg':>9}"
     )
     print(
-        f"Team load — one llama-cpp-python server ({ALIAS}), {args.chars} chars typed per session"
+        f"Team load — one llama-cpp-python server ({ALIAS}, 2 threads), {args.chars} chars "
+        f"typed per session, prefix/suffix budget {args.prefix_tokens}/{args.suffix_tokens} tokens"
     )
     print(head)
     print("-" * len(head))

@@ -19,7 +19,7 @@ from lsp_server.context.types import Context, Mode, Snippet
 from lsp_server.context.window import Budget, build_context
 from lsp_server.engine.base import CancelToken, Engine, Generation, GenerationRequest
 from lsp_server.index.workspace import WorkspaceIndex
-from lsp_server.postprocess.pipeline import postprocess, should_stop
+from lsp_server.postprocess.pipeline import WRONG_START, run_filters, should_stop
 from lsp_server.postprocess.suffix_repeat import repeats_neighbour
 from lsp_server.prompt.builder import build_fim_prompt
 from lsp_server.settings import Settings
@@ -170,9 +170,11 @@ class Completer:
     def _decode(
         self, request: GenerationRequest, ctx: Context, cancel: CancelToken
     ) -> tuple[Generation, str]:
-        """Generate and filter; when the answer merely repeats the line below (or above) the
-        cursor — the small model "jumping ahead" — decode again with its first token forbidden,
-        so the next-best path gets its chance instead of the suggestion being dropped."""
+        """Generate and filter; when the answer took a wrong first step — it merely repeats the
+        line below (or above) the cursor, ends the block above code that would then be dead, or
+        opens with a placeholder comment (``pipeline.WRONG_START``) — decode again with its
+        first token forbidden, so the next-best path gets its chance instead of the suggestion
+        being dropped."""
         banned: set[int] = set()
         evaluated = 0
         for _attempt in range(MAX_REDECODES + 1):
@@ -180,8 +182,10 @@ class Completer:
             generation = self.engine.generate(request, cancel)
             evaluated += generation.evaluated_tokens
             answer = heal(_complete_part(generation), ctx.pending)
-            text = postprocess(answer, ctx)
-            if text or not generation.tokens or not repeats_neighbour(answer, ctx):
+            text, dropped_by = run_filters(answer, ctx)
+            if text or not generation.tokens:
+                break
+            if dropped_by not in WRONG_START and not repeats_neighbour(answer, ctx):
                 break
             first = generation.tokens[0]
             if not self.engine.detokenize([first]).strip():

@@ -5,12 +5,26 @@ remote engine (no weights here). Shared by the LSP server and the CLI."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lsp_server.engine.base import Engine
 from lsp_server.engine.llama import LlamaEngine
-from lsp_server.model.resolve import ResolvedModel, resolve_model
+from lsp_server.model.choice import (
+    AUTO,
+    DEFAULT_BUDGET_MS,
+    QWEN_05B,
+    QWEN_15B,
+    Choice,
+    Verdict,
+    installed,
+    machine_key,
+    probe,
+    remember,
+    remembered,
+)
+from lsp_server.model.resolve import MODEL_ENV, ResolvedModel, resolve_model
 from lsp_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,6 +33,7 @@ Progress = Callable[[int, int], None]
 
 # Settings whose change needs the model reloaded (the rest apply to the next request).
 RELOAD_KEYS = (
+    "model",
     "model_path",
     "n_gpu_layers",
     "n_threads",
@@ -40,6 +55,7 @@ class LoadedModel:
     resolved: ResolvedModel | None  # None for a remote engine
     engine: Engine
     remote: dict[str, object] | None = None  # what describes a remote engine
+    choice: Choice | None = None  # what the ``model`` setting resolved to (embedded models)
 
     def describe(self) -> dict[str, object]:
         r = self.resolved
@@ -56,6 +72,7 @@ class LoadedModel:
             "size": r.size,
             "dialect": r.dialect.name,
             "nCtx": self.engine.n_ctx,
+            **({"choice": self.choice.describe()} if self.choice is not None else {}),
         }
 
 
@@ -66,7 +83,18 @@ def load_engine(settings: Settings, progress: Progress | None = None) -> LoadedM
 
         engine, description = connect(settings)
         return LoadedModel(None, engine, description)
-    resolved = resolve_model(settings.model_path or None, progress=progress)
+    explicit = settings.explicit_model_path()
+    if explicit or os.environ.get(MODEL_ENV, "").strip():
+        return _load(settings, resolve_model(explicit or None, progress=progress))
+    selector = settings.model.strip().lower()
+    if selector != AUTO:
+        loaded = _load(settings, resolve_model(None, progress=progress, embedded=selector))
+        loaded.choice = Choice(settings.model, selector, "set by the model setting")
+        return loaded
+    return _load_auto(settings, progress)
+
+
+def _load(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
     engine = LlamaEngine(
         str(resolved.path),
         resolved.dialect,
@@ -75,6 +103,52 @@ def load_engine(settings: Settings, progress: Progress | None = None) -> LoadedM
         n_gpu_layers=settings.n_gpu_layers,
     )
     return LoadedModel(resolved, engine)
+
+
+def _load_auto(settings: Settings, progress: Progress | None) -> LoadedModel:
+    """``model: auto``: the 1.5B when installed and fast enough here (see ``model.choice``)."""
+    big = QWEN_15B
+    budget = float(settings.max_time_ms or DEFAULT_BUDGET_MS)
+    if not installed(big):
+        reason = f"{big.title} not installed ({big.install_command})"
+        return _small(settings, progress, Choice(AUTO, QWEN_05B.selector, reason))
+    key = machine_key(big, settings.effective_threads(), settings.n_gpu_layers)
+    verdict = remembered(key, budget)
+    if verdict is not None and not verdict.ok:
+        return _small(settings, progress, _too_slow(verdict, remembered_=True))
+    loaded = _load(settings, resolve_model(None, progress=progress, embedded=big))
+    if verdict is None:
+        verdict = probe(loaded.engine, budget)
+        remember(key, verdict)
+        if not verdict.ok:
+            loaded.engine.close()
+            return _small(settings, progress, _too_slow(verdict, remembered_=False))
+    loaded.choice = Choice(
+        AUTO,
+        big.selector,
+        f"a keystroke takes ~{verdict.probe_ms:.0f} ms on this machine, within "
+        f"{verdict.budget_ms:.0f} ms",
+        verdict,
+    )
+    return loaded
+
+
+def _too_slow(verdict: Verdict, remembered_: bool) -> Choice:
+    how = "measured before" if remembered_ else "measured now"
+    return Choice(
+        AUTO,
+        QWEN_05B.selector,
+        f"the 1.5B would take ~{verdict.probe_ms:.0f} ms a keystroke here ({how}), over "
+        f"{verdict.budget_ms:.0f} ms (maxTimeMs)",
+        verdict,
+    )
+
+
+def _small(settings: Settings, progress: Progress | None, choice: Choice) -> LoadedModel:
+    loaded = _load(settings, resolve_model(None, progress=progress, embedded=QWEN_05B))
+    loaded.choice = choice
+    log.info("model auto: %s (%s)", choice.picked, choice.reason)
+    return loaded
 
 
 def context_window(requested: int, trained: int | None) -> int:

@@ -39,7 +39,11 @@ class Settings:
     """Server settings. Field names are snake_case; the wire uses camelCase (``prefixTokens``)."""
 
     enable: bool = True
-    # "" = the embedded default model; otherwise a path to any FIM-capable GGUF file.
+    # Which model: "auto" (the embedded 1.5B when installed and this machine serves it within
+    # maxTimeMs, measured once and remembered; else the 0.5B), "0.5b", "1.5b", or a path to
+    # any FIM-capable GGUF file (the same as modelPath).
+    model: str = "auto"
+    # A path to a GGUF file; wins over ``model``. "" = not set.
     model_path: str = ""
     n_gpu_layers: int = 0  # 0 = CPU only; -1 = offload every layer
     n_threads: int = 0  # 0 = physical cores
@@ -101,6 +105,15 @@ class Settings:
     # support inline completion (VS Code asks for both on most keystrokes: answering both would
     # run the model twice and make the two requests cancel each other).
     completion_fallback: str = "auto"
+
+    def explicit_model_path(self) -> str:
+        """The GGUF path the user named (``modelPath``, else ``model`` when it is not one of the
+        embedded selectors), or ""."""
+        if self.model_path.strip():
+            return self.model_path.strip()
+        from lsp_server.model.choice import is_selector  # deferred: model imports settings
+
+        return "" if is_selector(self.model) else self.model.strip()
 
     def effective_threads(self) -> int:
         return self.n_threads if self.n_threads > 0 else _physical_cores()
@@ -174,7 +187,9 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
             raise ValueError("expected a string")
         if name in _CHOICES and value not in _CHOICES[name]:
             raise ValueError("expected one of " + ", ".join(_CHOICES[name]))
-        expand = name in ("model_path", "remote_vocab") and value
+        if name == "model" and not value.strip():
+            raise ValueError('expected "auto", "0.5b", "1.5b" or a path to a .gguf file')
+        expand = name in ("model", "model_path", "remote_vocab") and value
         return os.path.expanduser(value) if expand else value
     else:  # tuple[str, ...]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

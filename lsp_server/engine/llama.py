@@ -67,6 +67,11 @@ class LlamaEngine:
         self.chat_template: str | None = self._llm.metadata.get("tokenizer.chat_template")
         self._stop_ids = set(dialect.stop_ids) | {self._llm.token_eos()}
 
+    def close(self) -> None:
+        """Free the model and its context now (``model: auto`` trading the 1.5B for the 0.5B
+        must not hold both in memory)."""
+        self._llm.close()
+
     # -- tokens -------------------------------------------------------------------------------
     def tokenize(self, text: str, special: bool = False) -> list[int]:
         """special=False (every document text): text that happens to spell "<|fim_prefix|>"

@@ -45,6 +45,19 @@ _SCAFFOLD = re.compile(
     r"(?:func|fn)\s+main\s*\(|int\s+main\s*\(|(?:public\s+)?static\s+void\s+main\s*\(|"
     r"#\[cfg\(test\)\]|mod\s+tests\b|unittest\.main\("
 )
+# A comment standing in for code, the instruct model's habit on an empty function body: an answer
+# that starts with one gives the user nothing to accept.
+_PLACEHOLDER = re.compile(
+    r"(?:#+|//+|/\*+|--)\s*(?:"
+    r"(?:TODO|FIXME|XXX)\b|"
+    r"(?:your|my)\s+(?:own\s+)?(?:code|implementation|solution|logic)\b|"
+    r"(?:write|add|insert|put|implement|complete|fill\s+in)\s+(?:the\s+|your\s+)?"
+    r"(?:code|implementation|logic|solution|function|method|body)\b|"
+    r"(?:code|implementation|logic)\s+(?:goes\s+)?here\b|"
+    r"\.\.\.\s*$"
+    r")",
+    re.IGNORECASE,
+)
 # Calls that only make sense as a demo when they follow indented code at the top level.
 _TOP_LEVEL_DEMO = re.compile(
     r"(?:print|console\.log|describe|test|it|fmt\.Print\w*|println!)\s*\(|assert\b"
@@ -55,6 +68,11 @@ def special_token_index(text: str) -> int:
     """Offset of the first leaked special token in ``text``, or -1."""
     match = SPECIAL_TOKEN.search(text)
     return -1 if match is None else match.start()
+
+
+def is_placeholder(line: str) -> bool:
+    """Whether ``line`` is a comment that stands in for code (``# Your code here``)."""
+    return _PLACEHOLDER.match(line.strip()) is not None
 
 
 def first_tail_line(lines: list[str], ctx: Context) -> int | None:

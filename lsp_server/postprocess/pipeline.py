@@ -15,8 +15,10 @@ from lsp_server.context.types import Context, Mode
 from lsp_server.postprocess import (
     block_scope,
     chat_tail,
+    dead_suffix,
     empty,
     indentation,
+    placeholder,
     repetition,
     single_line,
     suffix_overlap,
@@ -40,10 +42,12 @@ Filter = Callable[[str, Context], str]
 #   loops, so a loop in the next function does not count.
 # - suffix_overlap before suffix_repeat: an answer "body + the return line below" must lose its
 #   duplicate tail, not be dropped whole; what is left is then checked for a pure repeat.
+# - dead_suffix after the cuts: it judges the answer's last line as it will be inserted.
 # - empty before syntax_check: the tree-sitter reparses are the only costly step, run last on
 #   what survived.
 FILTERS: list[Filter] = [
     chat_tail.apply,
+    placeholder.apply,
     single_line.apply,
     trim_space.apply,
     indentation.apply,
@@ -51,6 +55,7 @@ FILTERS: list[Filter] = [
     repetition.apply,
     suffix_overlap.apply,
     suffix_repeat.apply,
+    dead_suffix.apply,
     empty.apply,
     syntax_check.apply,
 ]
@@ -61,19 +66,31 @@ def filter_name(fn: Filter) -> str:
     return fn.__module__.rsplit(".", 1)[-1]
 
 
+# Filters whose rejection means "the model took a wrong first step" (jumped ahead to a line that
+# stands below, ended the function early, wrote a placeholder): worth a re-decode with that
+# first token forbidden, rather than no suggestion.
+WRONG_START = frozenset({"placeholder", "suffix_repeat", "dead_suffix"})
+
+
 def postprocess(raw: str, ctx: Context) -> str:
     """Final insert text for the model's ``raw`` answer, or "" when it should not be shown."""
+    return run_filters(raw, ctx)[0]
+
+
+def run_filters(raw: str, ctx: Context) -> tuple[str, str | None]:
+    """``postprocess``, also naming the filter that dropped the answer (None: kept)."""
     text = raw.replace("\r\n", "\n")
     for apply in FILTERS:
+        name = filter_name(apply)
         try:
             text = apply(text, ctx)
         except Exception:  # a filter bug must cost one suggestion, never the server
-            log.exception("postprocess filter %s failed; suggestion dropped", filter_name(apply))
-            return ""
+            log.exception("postprocess filter %s failed; suggestion dropped", name)
+            return "", name
         if not text:
-            log.info("suggestion dropped by %s", filter_name(apply))
-            return ""
-    return text
+            log.info("suggestion dropped by %s", name)
+            return "", name
+    return text, None
 
 
 def should_stop(generated: str, ctx: Context) -> bool:

@@ -69,6 +69,28 @@ def test_redecodes_are_bounded_and_end_in_no_suggestion():
     assert len(engine.requests) == MAX_REDECODES + 1
 
 
+def complete_in(doc: str, engine: ScriptedEngine) -> str:
+    completer = Completer(engine, Settings())
+    cursor = doc.index("\n    \n") + 5
+    return completer.complete(Snapshot(doc, cursor, "python"), CancelToken()).text
+
+
+def test_answer_that_would_leave_the_code_below_dead_is_decoded_again():
+    doc = "def depth(s):\n    \n    for c in s:\n        d += 1\n    return d\n"
+    engine = ScriptedEngine({frozenset(): "return d", frozenset({ord("r")}): "d = 0"})
+    assert complete_in(doc, engine) == "d = 0"
+    assert engine.requests == [frozenset(), frozenset({ord("r")})]
+
+
+def test_placeholder_comment_is_decoded_again():
+    doc = "def area(w, h):\n    \n    return w * h\n"
+    engine = ScriptedEngine(
+        {frozenset(): "# Your code here", frozenset({ord("#")}): "assert w >= 0"}
+    )
+    assert complete_in(doc, engine) == "assert w >= 0"
+    assert engine.requests == [frozenset(), frozenset({ord("#")})]
+
+
 def test_rejection_for_other_reasons_does_not_redecode():
     engine = ScriptedEngine({frozenset(): "   "})  # empty answer: nothing to steer away from
     assert complete(engine) == ""

@@ -15,6 +15,7 @@ from lsp_server.syntax.tree import syntax_errors
 def test_filter_order() -> None:
     assert [filter_name(fn) for fn in FILTERS] == [
         "chat_tail",
+        "placeholder",
         "single_line",
         "trim_space",
         "indentation",
@@ -22,6 +23,7 @@ def test_filter_order() -> None:
         "repetition",
         "suffix_overlap",
         "suffix_repeat",
+        "dead_suffix",
         "empty",
         "syntax_check",
     ]

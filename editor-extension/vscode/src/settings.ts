@@ -13,7 +13,7 @@ export const SECTION = 'infill';
 export const CLIENT_ONLY: readonly string[] = ['pythonPath', 'trace.server'];
 
 /** Settings holding a file path: `~`, `${userHome}` and `${workspaceFolder}` are expanded. */
-export const PATH_KEYS: readonly string[] = ['pythonPath', 'modelPath', 'fixPython', 'remoteVocab'];
+export const PATH_KEYS: readonly string[] = ['pythonPath', 'model', 'modelPath', 'fixPython', 'remoteVocab'];
 
 export type Wire = Record<string, unknown>;
 

@@ -1,0 +1,74 @@
+"""Drop answers that would make the code below the cursor unreachable.
+
+The small model's most common wrong guess on an empty line near the top of a function is to
+"finish" it at once: ``return max_depth`` where the user is about to write ``max_depth = 0``,
+with the loop that computes it still standing below. An answer that ends in ``return``,
+``raise``/``throw``, ``break`` or ``continue`` at the same depth as the next line of code below
+it turns that code dead: it cannot be what the user is writing, whatever its first tokens. The
+completion stage decodes again with that first token forbidden (``completion.Completer``).
+
+Conservative: only when the cursor's line has nothing right of it, the answer's last line is a
+terminator, and the next code line below (comments skipped) sits at exactly that depth and does
+not continue the statement (``else``, ``except``, ``case``, a closing bracket ...). In Python a
+deeper line counts too: the body of the block header the user was about to write
+(``for s in strings:``), which a ``return`` in its place leaves dangling.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lsp_server.context.types import Context
+from lsp_server.postprocess._lines import (
+    bracket_net,
+    indent_width,
+    is_blank,
+    is_closing_line,
+    suffix_lines_after_cursor,
+)
+
+_TERMINATOR = re.compile(r"(?:return|raise|throw|break|continue)\b")
+# Lines that continue the construct a terminator ends a branch of, rather than following it.
+_CONTINUES = re.compile(
+    r"(?:else|elif|except|finally|catch|case|default|when|elsif|until)\b|[)\]}]"
+)
+_COMMENT = re.compile(r"(?:#|//|/\*|\*/|\*\s|\*$|--)")
+
+
+def _last_line(text: str, ctx: Context) -> str | None:
+    """The answer's last non-blank line as it will stand in the document."""
+    lines = text.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        line = ctx.line_prefix + lines[i] if i == 0 else lines[i]
+        if not is_blank(line):
+            return line
+    return None
+
+
+def _next_code_line(suffix: str) -> str | None:
+    for line in suffix_lines_after_cursor(suffix):
+        if is_blank(line) or _COMMENT.match(line.strip()):
+            continue
+        return line
+    return None
+
+
+def kills_suffix(text: str, ctx: Context) -> bool:
+    """Whether inserting ``text`` would leave the next line of code below unreachable."""
+    if not is_blank(ctx.line_suffix):
+        return False
+    last = _last_line(text, ctx)
+    if last is None or not _TERMINATOR.match(last.strip()):
+        return False
+    below = _next_code_line(ctx.suffix)
+    if below is None or is_closing_line(below) or _CONTINUES.match(below.strip()):
+        return False
+    if ctx.language == "python" and bracket_net(last, "python") == 0:
+        # Deeper is no better: a block body below a return (its header is what the user is
+        # writing) is an indentation error besides.
+        return indent_width(below) >= indent_width(last)
+    return indent_width(below) == indent_width(last)
+
+
+def apply(text: str, ctx: Context) -> str:
+    return "" if kills_suffix(text, ctx) else text
