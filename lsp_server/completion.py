@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -105,9 +106,12 @@ class Completer:
         ctx = build_context(
             doc.text, doc.offset, doc.language, self._count, budget, doc.path, doc.anchor
         )
-        if not extra or self.index is None:
+        if not extra and self.settings.prompt_format != "repo":
             return ctx
-        repo, shown = self.index.display(doc.path)
+        if self.index is not None:
+            repo, shown = self.index.display(doc.path)
+        else:
+            repo, shown = "", os.path.basename(doc.path)
         return dataclasses.replace(ctx, extra=extra, repo=repo, path=shown)
 
     def _snippets(self, doc: Snapshot) -> tuple[Snippet, ...]:
@@ -141,7 +145,13 @@ class Completer:
             return Completion("", "", ctx.mode, None, context_ms, context_ms)
         cancel.check()
         engine = self.engine
-        prompt = build_fim_prompt(ctx, engine.dialect, engine.tokenize, engine.bos_id)
+        prompt = build_fim_prompt(
+            ctx,
+            engine.dialect,
+            engine.tokenize,
+            engine.bos_id,
+            repo_format=self.settings.prompt_format == "repo",
+        )
         single = ctx.mode is Mode.SINGLE_LINE
         request = GenerationRequest(
             prompt=prompt,

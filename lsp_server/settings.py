@@ -97,6 +97,10 @@ class Settings:
     repo_context_tokens: int = 512
     # Extra ignore globs (gitignore syntax) on top of .gitignore / .infillignore.
     repo_ignore: tuple[str, ...] = field(default_factory=tuple)
+    # Prompt layout: "fim" = the model's file-level FIM prompt (its repository-level format only
+    # when cross-file snippets come along); "repo" = always the repository-level format, naming
+    # the file's path (Qwen2.5-Coder, StarCoder2; other models: same as "fim").
+    prompt_format: str = "fim"
     # Log every prompt sent to the model (window/logMessage): for debugging the context.
     log_prompts: bool = False
     disabled_languages: tuple[str, ...] = field(default_factory=tuple)
@@ -124,6 +128,7 @@ class Settings:
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "completion_fallback": ("auto", "always", "never"),
+    "prompt_format": ("fim", "repo"),
     "engine": ("local", "llama-server", "openai", "ollama"),
     "remote_fim_dialect": (
         "auto",

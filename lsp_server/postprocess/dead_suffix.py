@@ -1,11 +1,13 @@
-"""Drop answers that would make the code below the cursor unreachable.
+"""Cut answers that would make the code below the cursor unreachable.
 
 The small model's most common wrong guess on an empty line near the top of a function is to
 "finish" it at once: ``return max_depth`` where the user is about to write ``max_depth = 0``,
 with the loop that computes it still standing below. An answer that ends in ``return``,
 ``raise``/``throw``, ``break`` or ``continue`` at the same depth as the next line of code below
-it turns that code dead: it cannot be what the user is writing, whatever its first tokens. The
-completion stage decodes again with that first token forbidden (``completion.Completer``).
+it turns that code dead: it cannot be what the user is writing. A longer answer loses that last
+statement (its first lines, ``max_depth = 0``, may well be right); an answer that is nothing but
+the terminator is dropped, and the completion stage decodes again with its first token
+forbidden (``completion.Completer``).
 
 Conservative: only when the cursor's line has nothing right of it, the answer's last line is a
 terminator, and the next code line below (comments skipped) sits at exactly that depth and does
@@ -35,13 +37,12 @@ _CONTINUES = re.compile(
 _COMMENT = re.compile(r"(?:#|//|/\*|\*/|\*\s|\*$|--)")
 
 
-def _last_line(text: str, ctx: Context) -> str | None:
-    """The answer's last non-blank line as it will stand in the document."""
-    lines = text.split("\n")
+def _last_line(lines: list[str], ctx: Context) -> tuple[int, str] | None:
+    """(index, text as it will stand in the document) of the answer's last non-blank line."""
     for i in range(len(lines) - 1, -1, -1):
         line = ctx.line_prefix + lines[i] if i == 0 else lines[i]
         if not is_blank(line):
-            return line
+            return i, line
     return None
 
 
@@ -53,16 +54,13 @@ def _next_code_line(suffix: str) -> str | None:
     return None
 
 
-def kills_suffix(text: str, ctx: Context) -> bool:
-    """Whether inserting ``text`` would leave the next line of code below unreachable."""
-    if not is_blank(ctx.line_suffix):
+def _kills(last: str, below: str | None, ctx: Context) -> bool:
+    if not _TERMINATOR.match(last.strip()):
         return False
-    last = _last_line(text, ctx)
-    if last is None or not _TERMINATOR.match(last.strip()):
-        return False
-    below = _next_code_line(ctx.suffix)
     if below is None or is_closing_line(below) or _CONTINUES.match(below.strip()):
         return False
+    if _TERMINATOR.match(below.strip()):
+        return False  # already dead code below (`return y` then `break`): nothing changes
     if ctx.language == "python" and bracket_net(last, "python") == 0:
         # Deeper is no better: a block body below a return (its header is what the user is
         # writing) is an indentation error besides.
@@ -70,5 +68,24 @@ def kills_suffix(text: str, ctx: Context) -> bool:
     return indent_width(below) == indent_width(last)
 
 
+def cut(text: str, ctx: Context) -> str:
+    """``text`` without the trailing terminators that would kill the code below; "" when the
+    answer is nothing but such a terminator."""
+    if not is_blank(ctx.line_suffix):
+        return text
+    below = _next_code_line(ctx.suffix)
+    lines = text.split("\n")
+    while (found := _last_line(lines, ctx)) is not None and _kills(found[1], below, ctx):
+        lines = lines[: found[0]]
+    if len(lines) == len(text.split("\n")):
+        return text
+    return "\n".join(lines).rstrip() if any(not is_blank(x) for x in lines) else ""
+
+
+def kills_suffix(text: str, ctx: Context) -> bool:
+    """Whether inserting ``text`` would leave the next line of code below unreachable."""
+    return cut(text, ctx) != text
+
+
 def apply(text: str, ctx: Context) -> str:
-    return "" if kills_suffix(text, ctx) else text
+    return cut(text, ctx)

@@ -30,8 +30,10 @@ def build_fim_prompt(
     dialect: FimDialect,
     tokenize: Tokenize,
     bos_id: int | None = None,
+    repo_format: bool = False,
 ) -> list[int]:
-    """The prompt for ``ctx``; the answer follows its last token.
+    """The prompt for ``ctx``; the answer follows its last token. ``repo_format``: the
+    repository-level format (with ``ctx.path``) even without snippets.
 
     Prefix-suffix-middle order: the default model scores 38.6% EM in PSM vs 17.4% in SPM. The
     head (the text from the anchor to the cursor) follows the middle marker, so the tokens in
@@ -39,7 +41,7 @@ def build_fim_prompt(
     """
     above = ctx.above
     files: list[int] = []
-    if ctx.extra and dialect.file_sep_id is not None:
+    if (ctx.extra or repo_format) and dialect.file_sep_id is not None:
         files = _repo_files(ctx, dialect, tokenize)
         if dialect.name == "starcoder":  # StarCoder2 puts the FIM file's path in its prefix
             above = f"{ctx.path}\n{above}" if ctx.path else above

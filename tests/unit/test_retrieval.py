@@ -152,6 +152,16 @@ def test_models_without_a_repo_format_get_commented_snippets_and_no_snippets_no_
     assert render(build_fim_prompt(ctx(()), QWEN, chars)) == "<P>x = 1\n<S>\nrest<M>"
 
 
+def test_prompt_format_repo_names_the_file_even_without_snippets():
+    assert render(build_fim_prompt(ctx(()), QWEN, chars, repo_format=True)) == (
+        "<R>shop\n<F>app/main.py\n<P>x = 1\n<S>\nrest<M>"
+    )
+    # a model without a repository-level format: the plain FIM prompt
+    assert render(build_fim_prompt(ctx(()), PLAIN, chars, repo_format=True)) == (
+        "<P>x = 1\n<S>\nrest<M>"
+    )
+
+
 def test_a_definition_over_the_remaining_budget_is_cut_not_dropped(repo: Path):
     text = MAIN.replace("    return user\n", "    user = User(\n")
     found = retrieve(repo, text, "    user = User(", budget=30)
