@@ -10,7 +10,6 @@ masked line, so the model writes the line with its own indentation.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -59,18 +58,11 @@ class RawFim:
     def __init__(
         self, model_path: str, *, n_threads: int, n_ctx: int = 4096, n_gpu_layers: int = 0
     ) -> None:
-        import llama_cpp
+        from lsp_server.engine.llama import open_llama  # same CPU kernels as the server
 
-        with _same_cpu_kernels_as_server():
-            self.llm = llama_cpp.Llama(
-                model_path=model_path,
-                n_ctx=n_ctx,
-                n_batch=512,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                n_gpu_layers=n_gpu_layers,
-                verbose=False,
-            )
+        self.llm = open_llama(
+            model_path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers
+        )
         self.stop_ids = {self.llm.token_eos()}
         for text in STOP_TEXTS:
             ids = self.llm.tokenize(text.encode(), add_bos=False, special=True)
@@ -102,16 +94,6 @@ def _first_content_line(out: bytes | bytearray, complete_only: bool = False) -> 
     if complete_only:
         lines = lines[:-1]
     return next((line.rstrip("\r") for line in lines if line.strip()), "")
-
-
-def _same_cpu_kernels_as_server() -> contextlib.AbstractContextManager:
-    """Load with the server's weight-repacking choice, so both runs use the same CPU kernels
-    (and the AMX-repack segfault the server avoids on AMX machines is avoided here too)."""
-    try:
-        from lsp_server.engine.llama import extra_buffers_safe, model_params
-    except ImportError:  # an older server without the switch: llama.cpp's defaults
-        return contextlib.nullcontext()
-    return model_params(extra_buffers=extra_buffers_safe())
 
 
 def threads_default() -> int:

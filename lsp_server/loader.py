@@ -14,8 +14,6 @@ from lsp_server.engine.llama import LlamaEngine
 from lsp_server.model.choice import (
     AUTO,
     DEFAULT_BUDGET_MS,
-    QWEN_05B,
-    QWEN_15B,
     Choice,
     Verdict,
     installed,
@@ -24,6 +22,7 @@ from lsp_server.model.choice import (
     remember,
     remembered,
 )
+from lsp_server.model.default import QWEN_05B, QWEN_15B
 from lsp_server.model.resolve import MODEL_ENV, ResolvedModel, resolve_model
 from lsp_server.settings import Settings
 

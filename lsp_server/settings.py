@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any, get_type_hints
 
+from lsp_server.model.choice import is_selector
+
 SECTION = "infill"
 
 
@@ -115,8 +117,6 @@ class Settings:
         embedded selectors), or ""."""
         if self.model_path.strip():
             return self.model_path.strip()
-        from lsp_server.model.choice import is_selector  # deferred: model imports settings
-
         return "" if is_selector(self.model) else self.model.strip()
 
     def effective_threads(self) -> int:

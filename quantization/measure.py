@@ -4,7 +4,8 @@
 
 prints one JSON object. It runs in its own process so that ``ru_maxrss`` (peak resident set,
 the mmapped weights that were touched included) belongs to this file alone, and it imports only
-llama_cpp and numpy (no torch in the measured process).
+llama_cpp, numpy and the server's own loader (``open_llama``: the same CPU kernels as the
+server); no torch in the measured process.
 
 - load_s: ``Llama(...)`` construction (the caller warms the page cache first).
 - peak_rss_mb: ``ru_maxrss`` after load + the prompt and generation runs, with the server's
@@ -68,17 +69,15 @@ def _speed(llm, tokens: list[int], repeats: int) -> tuple[float, float]:
 def _perplexity(
     path: str, tokens: list[int], threads: int, gpu_layers: int, max_windows: int
 ) -> dict:
-    import llama_cpp
+    from lsp_server.engine.llama import open_llama
 
-    llm = llama_cpp.Llama(
+    llm = open_llama(
         path,
         n_ctx=PPL_CTX,
         n_batch=PPL_CTX,
         n_threads=threads,
-        n_threads_batch=threads,
         n_gpu_layers=gpu_layers,
         logits_all=True,
-        verbose=False,
     )
     nll, scored, nbytes = 0.0, 0, 0
     windows = min(max_windows, len(tokens) // PPL_CTX)
@@ -114,18 +113,10 @@ def measure(
     repeats: int = REPEATS,
     ppl_windows: int = PPL_WINDOWS,
 ) -> dict:
-    import llama_cpp
+    from lsp_server.engine.llama import open_llama
 
     started = time.perf_counter()
-    llm = llama_cpp.Llama(
-        path,
-        n_ctx=ctx,
-        n_batch=512,
-        n_threads=threads,
-        n_threads_batch=threads,
-        n_gpu_layers=gpu_layers,
-        verbose=False,
-    )
+    llm = open_llama(path, n_ctx=ctx, n_threads=threads, n_gpu_layers=gpu_layers)
     load_s = time.perf_counter() - started
     ctx = min(ctx, llm.n_ctx())
     text = HELDOUT.read_text(encoding="utf-8")

@@ -111,14 +111,15 @@ def _ggml_gelu(x: Any) -> Any:
 def load_llama(path: Path, n_ctx: int = 512, logits_all: bool = True) -> Any:
     import llama_cpp
 
-    return llama_cpp.Llama(
+    from lsp_server.engine.llama import open_llama
+
+    return open_llama(
         str(path),
         n_ctx=n_ctx,
-        logits_all=logits_all,
         n_threads=2,
+        logits_all=logits_all,
         type_k=llama_cpp.GGML_TYPE_F32,
         type_v=llama_cpp.GGML_TYPE_F32,
-        verbose=False,
     )
 
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import time
+from typing import Any
 
 import numpy as np
 
@@ -40,19 +41,12 @@ class LlamaEngine:
         n_threads: int = 2,
         n_gpu_layers: int = 0,
     ) -> None:
-        import llama_cpp  # deferred: importing loads the shared library (~100 ms)
 
         self.name = os.path.basename(model_path)
         self.dialect = dialect
-        with _quiet_stderr(), model_params(extra_buffers=extra_buffers_safe()):
-            self._llm = llama_cpp.Llama(
-                model_path=model_path,
-                n_ctx=n_ctx,
-                n_batch=512,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                n_gpu_layers=n_gpu_layers,
-                verbose=False,
+        with _quiet_stderr():
+            self._llm = open_llama(
+                model_path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers
             )
         # llama.cpp pads the context it allocates; positions must still stay below the trained
         # context (the loader already asks for no more than that).
@@ -185,6 +179,33 @@ class LlamaEngine:
             prompt_ms=(prompt_done - started) * 1000,
             generate_ms=(end - prompt_done) * 1000,
             finish=finish,
+        )
+
+
+def open_llama(
+    model_path: str,
+    *,
+    n_ctx: int,
+    n_threads: int,
+    n_gpu_layers: int = 0,
+    n_batch: int = 512,
+    **options: Any,
+):
+    """``llama_cpp.Llama`` loaded the way the server loads it (same CPU kernels, the AMX-repack
+    crash avoided); shared by the engine, the raw benchmark baseline and the quantization
+    measurements, so their numbers are comparable. ``options`` go to ``Llama`` as they are."""
+    import llama_cpp
+
+    with model_params(extra_buffers=extra_buffers_safe()):
+        return llama_cpp.Llama(
+            model_path=model_path,
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_gpu_layers=n_gpu_layers,
+            verbose=False,
+            **options,
         )
 
 

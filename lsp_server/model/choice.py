@@ -22,8 +22,6 @@ from pathlib import Path
 from lsp_server.engine.base import CancelToken, GenerationRequest
 from lsp_server.model.default import (
     EMBEDDED_MODELS,
-    QWEN_05B,
-    QWEN_15B,
     EmbeddedModel,
     cache_dir,
     cached_path,
@@ -223,18 +221,3 @@ def probe(engine, budget_ms: float) -> Verdict:
         budget_ms,
     )
     return Verdict(round(projected, 1), budget_ms, round(prompt_tps, 1), round(generate_tps, 2))
-
-
-__all__ = [
-    "AUTO",
-    "QWEN_05B",
-    "QWEN_15B",
-    "Choice",
-    "Verdict",
-    "installed",
-    "is_selector",
-    "machine_key",
-    "probe",
-    "remember",
-    "remembered",
-]

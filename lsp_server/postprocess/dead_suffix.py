@@ -82,10 +82,5 @@ def cut(text: str, ctx: Context) -> str:
     return "\n".join(lines).rstrip() if any(not is_blank(x) for x in lines) else ""
 
 
-def kills_suffix(text: str, ctx: Context) -> bool:
-    """Whether inserting ``text`` would leave the next line of code below unreachable."""
-    return cut(text, ctx) != text
-
-
 def apply(text: str, ctx: Context) -> str:
     return cut(text, ctx)

@@ -6,7 +6,8 @@ import pytest
 
 from lsp_server import loader
 from lsp_server.model import choice
-from lsp_server.model.choice import QWEN_05B, QWEN_15B, Choice, Verdict
+from lsp_server.model.choice import Choice, Verdict
+from lsp_server.model.default import QWEN_05B, QWEN_15B
 from lsp_server.settings import Settings, merge
 
 
