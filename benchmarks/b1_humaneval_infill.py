@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.b1_report import Row, print_table, score, summarize
-from benchmarks.common import REPO, RESULTS, parse_sets
+from benchmarks.common import REPO, RESULTS, parse_sets, worktree
 from benchmarks.humaneval_tasks import (
     InfillTask,
     all_tasks,
@@ -160,18 +159,6 @@ class ServerRunner:
                 f"{self.timeout:.0f} s; server log tail:\n{self.client.stderr_tail()}"
             )
         _progress(self.name, self.rows, total)
-
-
-def worktree(rev: str) -> Path:
-    """A checkout of ``rev`` (a commit) to run a baseline server from, made once and reused."""
-    sha = subprocess.run(
-        ["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    path = REPO / "benchmarks" / ".cache" / f"worktree-{sha}"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=REPO, check=True)
-    return path
 
 
 # -- the raw baseline -----------------------------------------------------------------------

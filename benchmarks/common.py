@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +34,15 @@ def p95(values: list[float]) -> float:
 def median(values: list[float | int | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
+
+
+def worktree(rev: str) -> Path:
+    """A checkout of ``rev`` (a commit) to run a baseline server from, made once and reused."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    path = REPO / "benchmarks" / ".cache" / f"worktree-{sha}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=REPO, check=True)
+    return path

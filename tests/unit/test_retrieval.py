@@ -175,3 +175,45 @@ def test_imported_project_names_come_next_nearest_use_first(repo: Path):
     text = MAIN.split("\n\n\n")[0] + "\n\n\ndef fresh():\n    "
     found = retrieve(repo, text, "def fresh():\n    ")
     assert {s.path for s in found} >= {"app/models.py", "app/utils.py"}
+
+
+def test_a_bare_name_never_resolves_to_a_member_or_to_a_word_of_a_docstring(repo: Path):
+    # ``display_name`` is only a method of User; ``slugify`` is named in prose only.
+    text = (
+        "def show(display_name):\n"
+        '    """Print it; see slugify for the rules."""\n'
+        "    label = f'{display_name}'  # slugify later\n"
+        "    "
+    )
+    found = retrieve(repo, text, "# slugify later\n    ")
+    assert found == (), found
+
+
+def test_an_outline_lists_the_members_the_document_uses_first(repo: Path):
+    methods = "".join(f"    def m{i}(self):\n        return {i}\n\n" for i in range(12))
+    write(
+        repo,
+        {
+            "app/models.py": "class User:\n    def __init__(self, n):\n        self.n = n\n\n"
+            + methods
+        },
+    )
+    text = MAIN.replace("    return user\n", "    user.m9()\n    user.m7()\n    return user\n")
+    found = retrieve(repo, text, "    slug = slugify(name)\n")
+    (user,) = [s for s in found if s.path == "app/models.py"]
+    lines = user.text.split("\n")
+    # m9 and m7, then the constructor (the class is called two lines up): nearest the cursor
+    # first; then a few of the others in source order, not all twelve
+    assert lines[1:5] == [
+        "    def m9(self): ...",
+        "    def m7(self): ...",
+        "    def __init__(self, n): ...",
+        "    def m0(self): ...",
+    ], lines
+    assert len(lines) < 12
+
+
+def test_a_module_importing_itself_is_not_its_own_context(repo: Path):
+    text = MAIN + '\n\nif __name__ == "__main__":\n    from app.main import register\n'
+    found = retrieve(repo, text, "    user = User(")
+    assert all(s.path != "app/main.py" for s in found)

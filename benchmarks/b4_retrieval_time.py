@@ -1,0 +1,81 @@
+"""B4 (retrieval time) — time to find the cross-file snippets of one completion, this tree
+against a baseline commit in the same run.
+
+    python -m benchmarks.b4_retrieval_time --versus-rev HEAD~1
+
+On the B4 tasks (rich 15.0.0, 219 cursors): the project indexed once (no store), then for each
+task the masked file is opened (live text, as the server's didOpen does) and
+``Retriever.retrieve`` runs with the server's budgets (512 tokens, 20 ms) and the real
+tokenizer counting tokens through a cache, as the completer does. Each side runs in its own
+interpreter, alternating (this tree, baseline, this tree, baseline) so machine load hits both;
+medians of the per-round p50 / p95 / max are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.common import REPO, median, worktree
+
+_MEASURE = r"""
+import functools, json, sys, time
+sys.path.insert(0, ".")
+from benchmarks.b4_tasks import generate, masked
+from lsp_server.context.retrieval import Retriever
+from lsp_server.index.workspace import WorkspaceIndex
+from lsp_server.engine.llama import open_llama
+from lsp_server.model.resolve import resolve_model
+
+llm = open_llama(str(resolve_model(None).path), n_ctx=512, n_threads=1, vocab_only=True)
+tokens = lambda s: len(llm.tokenize(s.encode(), add_bos=False, special=False))
+count = functools.lru_cache(maxsize=8192)(tokens)
+root, tasks = generate()
+index = WorkspaceIndex(persist=False)
+index.scan(index.add_folder(root))
+times = []
+for t in tasks:
+    text = masked(root, t)
+    offset = sum(len(line) + 1 for line in text.split("\n")[: t.line]) + len(t.indent)
+    path = str(root / t.path)
+    index.set_live(path, text, "python")
+    started = time.perf_counter()
+    Retriever(index, count).retrieve(path, text, offset, 512, 20.0)
+    times.append((time.perf_counter() - started) * 1000)
+    index.close_live(path)
+times.sort()
+print(json.dumps({"p50": times[len(times) // 2], "p95": times[int(len(times) * 0.95)],
+                  "max": times[-1], "n": len(times)}))
+"""
+
+
+def measure(tree: Path) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE], cwd=tree, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.b4_retrieval_time")
+    parser.add_argument("--versus-rev", required=True, metavar="COMMIT")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    trees = {"current": REPO, args.versus_rev: worktree(args.versus_rev)}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for _ in range(args.rounds):
+        for name, tree in trees.items():
+            runs[name].append(measure(tree))
+            print(f"[b4-retrieval] {name}: {runs[name][-1]}", file=sys.stderr, flush=True)
+    print(f"{'tree':>12} {'tasks':>5} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}")
+    for name, rows in runs.items():
+        p50, p95, top = (median([r[k] for r in rows]) or 0.0 for k in ("p50", "p95", "max"))
+        print(f"{name:>12} {rows[0]['n']:>5.0f} {p50:>7.2f} {p95:>7.2f} {top:>7.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
