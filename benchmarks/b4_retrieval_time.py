@@ -25,6 +25,7 @@ _MEASURE = r"""
 import functools, json, sys, time
 sys.path.insert(0, ".")
 from benchmarks.b4_tasks import generate, masked
+from benchmarks.common import median, p95
 from lsp_server.context.retrieval import Retriever
 from lsp_server.index.workspace import WorkspaceIndex
 from lsp_server.engine.llama import open_llama
@@ -46,9 +47,7 @@ for t in tasks:
     Retriever(index, count).retrieve(path, text, offset, 512, 20.0)
     times.append((time.perf_counter() - started) * 1000)
     index.close_live(path)
-times.sort()
-print(json.dumps({"p50": times[len(times) // 2], "p95": times[int(len(times) * 0.95)],
-                  "max": times[-1], "n": len(times)}))
+print(json.dumps({"p50": median(times), "p95": p95(times), "max": max(times), "n": len(times)}))
 """
 
 

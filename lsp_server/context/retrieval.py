@@ -15,6 +15,7 @@ not hold (ignored or secret files are never indexed).
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 import time
@@ -43,6 +44,7 @@ _TRIPLE = ('"""', "'''")
 _MEMBER_USE = re.compile(r"\.([A-Za-z_$][\w$]*)|(?<![\w.$])([A-Za-z_$][\w$]*)\(")
 
 CountTokens = Callable[[str], int]
+MemberUses = Callable[[], dict[str, int]]  # see _member_uses; computed once, when needed
 
 
 def _chains_near(text: str, offset: int) -> list[str]:
@@ -132,7 +134,7 @@ class Retriever:
         picked: list[Snippet] = []
         used = 0
         shown: set[tuple[str, int]] = set()  # (path, start line) of definitions already in
-        uses = _member_uses(text, offset)
+        uses = functools.cache(lambda: _member_uses(text, offset))  # outlines only
 
         def add(snippet: Snippet) -> bool:
             nonlocal used
@@ -199,16 +201,21 @@ class Retriever:
             return self._through_import(imported, rest, path)
         if head in defined_here or (rest and head in ("self", "this", "cls")):
             return []
-        defined = self.index.definitions(head, limit=MAX_DEFINITION_FILES + 1)
+        return self._defined_elsewhere(head, path)
+
+    def _defined_elsewhere(self, name: str, path: str) -> list[tuple[str, Symbol]]:
+        """The module-level definition of ``name`` in another file, the one nearest ``path``;
+        none when no file or more than ``MAX_DEFINITION_FILES`` define it. Never a member: a
+        bare name that matches a method or property elsewhere is a local or a parameter here
+        (``console``, ``options``), not that member."""
+        defined = self.index.definitions(name, limit=MAX_DEFINITION_FILES + 1)
         found = {p: s for p, s in defined.items() if p != path}
-        if not found or len(found) > MAX_DEFINITION_FILES:
+        if len(found) > MAX_DEFINITION_FILES:
             return []
-        # Only module-level definitions: a bare name that matches a method or property
-        # elsewhere is a local or a parameter here (``console``, ``options``), not that member.
         tops = {p: [s for s in symbols if not s.parent] for p, symbols in found.items()}
         near = sorted(
             (p for p, symbols in tops.items() if symbols),
-            key=lambda p: -len(os.path.commonpath([p, path])) if path else 0,
+            key=lambda p: (-len(os.path.commonpath([p, path])) if path else 0, p),
         )
         return [(near[0], tops[near[0]][0])] if near else []
 
@@ -230,13 +237,7 @@ class Retriever:
                 symbol = self._top_level(files[0], rest[0])
                 return [(files[0], symbol)] if symbol is not None else []
             # re-exported through a package __init__: the definition elsewhere
-            defined = self.index.definitions(imp.name, limit=MAX_DEFINITION_FILES + 1)
-            found = {p: s for p, s in defined.items() if p != importer}
-            if 0 < len(found) <= MAX_DEFINITION_FILES:
-                where = sorted(found)[0]
-                top = [s for s in found[where] if not s.parent]
-                return [(where, top[0])] if top else []
-            return []
+            return self._defined_elsewhere(imp.name, importer)
         if not rest:
             return []
         for file in self.index.module_files(imp.module, importer):  # import mod; mod.func
@@ -261,7 +262,7 @@ class Retriever:
         )
         return [(path, member)] if member is not None else []
 
-    def _render(self, path: str, symbol: Symbol, uses: dict[str, int]) -> str:
+    def _render(self, path: str, symbol: Symbol, uses: MemberUses) -> str:
         text = self.index.text_of(path)
         if text is None:
             return ""
@@ -282,18 +283,18 @@ class Retriever:
         head.append(f"{indent}    ...")
         return _dedent("\n".join([indent + head[0], *head[1:]]))
 
-    def _outline(self, path: str, symbol: Symbol, lines: list[str], uses: dict[str, int]) -> str:
+    def _outline(self, path: str, symbol: Symbol, lines: list[str], uses: MemberUses) -> str:
         """Signature, docstring line, then members: those the document uses (``.name``, or
         the constructor where the class is called; nearest the cursor first), then a few
-        others in source order -- a big
-        class's first twenty methods are rarely the ones the line being written calls."""
+        others in source order -- a big class's first twenty methods are rarely the ones the
+        line being written calls."""
         symbols = self.index.symbols_of(path) or FileSymbols((), ())
         indent = _indent_of(lines[symbol.start_line])
         out = [indent + symbol.signature]
         if symbol.doc:
             out.append(f'{indent}    """{symbol.doc}"""')
         members = _ranked_members(
-            symbol.name, [s for s in symbols.symbols if s.parent == symbol.name], uses
+            symbol.name, [s for s in symbols.symbols if s.parent == symbol.name], uses()
         )
         for member in members:
             inner = lines[member.start_line] if member.start_line < len(lines) else ""

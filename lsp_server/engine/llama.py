@@ -41,7 +41,6 @@ class LlamaEngine:
         n_threads: int = 2,
         n_gpu_layers: int = 0,
     ) -> None:
-
         self.name = os.path.basename(model_path)
         self.dialect = dialect
         with _quiet_stderr():
