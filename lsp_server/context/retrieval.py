@@ -41,6 +41,7 @@ _CHAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _STRING = re.compile(r"\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'")
 _IMPORT_LINE = re.compile(r"^[ \t]*(?:from|import)[ \t].*$", re.MULTILINE)
 _TRIPLE = ('"""', "'''")
+_ELLIPSIS = "    ..."  # closes a definition cut to fit the budget
 _MEMBER_USE = re.compile(r"\.([A-Za-z_$][\w$]*)|(?<![\w.$])([A-Za-z_$][\w$]*)\(")
 
 CountTokens = Callable[[str], int]
@@ -140,7 +141,7 @@ class Retriever:
             nonlocal used
             if snippet.text.strip() and snippet.text.strip() in text:
                 return True  # the document already holds it
-            cost = self.count(snippet.text) + 8  # + file separator and path
+            cost = self._cost(snippet.text)
             if used + cost > budget_tokens and snippet.kind == "definition":
                 snippet, cost = self._fit(snippet, budget_tokens - used)
             if snippet is None or used + cost > budget_tokens:
@@ -175,20 +176,30 @@ class Retriever:
                     break
         return tuple(picked)
 
+    def _cost(self, text: str) -> int:
+        """Tokens of a snippet, + 8 for its file separator and path: counted line by line (a
+        line's count is cached by the completer, and snippets repeat lines across requests),
+        plus one per newline -- at most a little over the true count, never under it by
+        more than a merge across a line break."""
+        lines = text.split("\n")
+        return sum(self.count(line) for line in lines) + len(lines) - 1 + 8
+
     def _fit(self, snippet: Snippet, room: int) -> tuple[Snippet | None, int]:
         """A definition cut to ``room`` tokens, keeping its first lines (the signature, the
         docstring line, the first members of an outline); None when not even its first line
         fits."""
         lines = snippet.text.split("\n")
-        while lines:
-            lines.pop()
-            if not lines:
+        cost = self.count(_ELLIPSIS) + 8
+        kept = 0
+        for line in lines[:-1]:  # at least the last line goes
+            more = self.count(line) + 1
+            if cost + more > room:
                 break
-            text = "\n".join([*lines, "    ..."])
-            cost = self.count(text) + 8
-            if cost <= room:
-                return Snippet(snippet.path, text, snippet.kind), cost
-        return None, 0
+            cost += more
+            kept += 1
+        if not kept:
+            return None, 0
+        return Snippet(snippet.path, "\n".join([*lines[:kept], _ELLIPSIS]), snippet.kind), cost
 
     # -- definitions -----------------------------------------------------------------------
     def _resolve(

@@ -15,6 +15,7 @@ from lsp_server.context.anchor import indent_end, is_anchor
 from lsp_server.context.mode import decide_mode
 from lsp_server.context.types import Context
 from lsp_server.syntax import tree as syntax
+from lsp_server.syntax.incremental import DOCUMENTS
 
 CountTokens = Callable[[str], int]
 
@@ -54,9 +55,12 @@ def _header_lines(node, source_lines: list[str]) -> list[int]:
     return list(range(start, min(end, start + 5) + 1))  # very long signatures are clipped
 
 
-def _pinned_lines(text: str, language: str, offset: int, first_kept: int) -> list[int]:
-    """Line numbers (above ``first_kept``) of imports and enclosing headers, in file order."""
-    tree = syntax.parse(language, text) if language else None
+def _pinned_lines(
+    text: str, language: str, offset: int, first_kept: int, path: str = ""
+) -> list[int]:
+    """Line numbers (above ``first_kept``) of imports and enclosing headers, in file order.
+    The tree comes from ``DOCUMENTS``: between keystrokes, an incremental re-parse."""
+    tree = DOCUMENTS.parse(path, language, text) if language else None
     if tree is None:
         return []
     source = text.encode("utf-8")
@@ -108,7 +112,7 @@ def build_context(
     pinned: list[str] = []
     if first_kept > 0:
         pinned_budget = int(budget.prefix_tokens * PINNED_SHARE)
-        candidates = _pinned_lines(text, language, anchor, first_kept)
+        candidates = _pinned_lines(text, language, anchor, first_kept, path)
         n_pinned = _take_lines([above[i] for i in candidates], pinned_budget, count)
         pinned = [above[i] for i in candidates[:n_pinned]]
         # Pinned lines are paid for by dropping the oldest lines of the window.

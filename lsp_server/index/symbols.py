@@ -12,7 +12,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from tree_sitter import Node, Query, QueryCursor
+from tree_sitter import Node, Query, QueryCursor, Tree
 
 from lsp_server.fix.function import function_name
 from lsp_server.syntax import languages
@@ -269,9 +269,12 @@ def _js_imports(root: Node, language: str) -> list[Import]:
     return found
 
 
-def extract(text: str, language: str) -> FileSymbols:
-    """The file's definitions and imports (empty for a language without a grammar)."""
-    tree = syntax.parse(language, text) if language else None
+def extract(text: str, language: str, tree: Tree | None = None) -> FileSymbols:
+    """The file's definitions and imports (empty for a language without a grammar);
+    ``tree``: the text's tree when the caller has it (an open document's, see
+    ``syntax.incremental``)."""
+    if tree is None:
+        tree = syntax.parse(language, text) if language else None
     if tree is None:
         return FileSymbols((), ())
     source = text.encode("utf-8")

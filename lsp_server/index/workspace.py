@@ -20,6 +20,7 @@ from lsp_server.index.chunks import Chunk, chunk
 from lsp_server.index.files import FileFilter, looks_secret, read_source, under_any
 from lsp_server.index.store import IndexStore, Stored, content_hash, store_path
 from lsp_server.index.symbols import FileSymbols, Symbol, extract
+from lsp_server.syntax.incremental import DOCUMENTS
 from lsp_server.syntax.languages import normalise
 
 log = logging.getLogger(__name__)
@@ -280,7 +281,8 @@ class WorkspaceIndex:
             entry = self._entries.get(path)
         if live is not None:
             if live.parsed is None:
-                live.parsed = extract(live.text, live.language)
+                tree = DOCUMENTS.parse(path, live.language, live.text)
+                live.parsed = extract(live.text, live.language, tree)
             return live.parsed
         return entry.symbols if entry is not None else None
 
