@@ -118,7 +118,9 @@ class Completer:
         """Cross-file snippets for a document inside a workspace folder (a file outside has
         no repository to draw from)."""
         index = self.index
-        if index is None or not self.settings.repo_context or not doc.path:
+        if index is None or not doc.path:
+            return ()
+        if not self.settings.repo_context_for(self.engine.name):
             return ()
         if index.folder_of(Path(doc.path).resolve()) is None:
             return ()

@@ -41,7 +41,7 @@ def workspace_roots(ls: InfillServer) -> list[Path]:
 def start(ls: InfillServer) -> None:
     """Create the index (cheap) and scan it in the background; the completer gets it now and
     finds more in it as the scan goes on."""
-    if not ls.settings.repo_context or ls.index is not None:
+    if not ls.settings.indexes_workspace() or ls.index is not None:
         return
     roots = workspace_roots(ls)
     if not roots:
@@ -70,7 +70,7 @@ def stop(ls: InfillServer) -> None:
 
 def settings_changed(ls: InfillServer, old_ignore: tuple[str, ...]) -> None:
     """Turned on -> build; off -> drop; other ignore globs -> build again."""
-    if not ls.settings.repo_context:
+    if not ls.settings.indexes_workspace():
         stop(ls)
     elif ls.index is None or ls.settings.repo_ignore != old_ignore:
         stop(ls)

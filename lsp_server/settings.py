@@ -94,8 +94,11 @@ class Settings:
     remote_redact: bool = True
     # Cross-file context: a tree-sitter index of the workspace folders (kept fresh by a file
     # watcher) gives each completion definitions and similar code from other files, within
-    # this many tokens, taken from the prefix budget (the prompt does not grow).
-    repo_context: bool = True
+    # this many tokens, taken from the prefix budget (the prompt does not grow). "on", "off"
+    # (no index either), or "auto": the index is kept, and its snippets go into prompts unless
+    # the model is instruction-tuned (B4: both embedded Instruct models score lower with them,
+    # see README). true / false are accepted for "on" / "off".
+    repo_context: str = "auto"
     repo_context_tokens: int = 512
     # Extra ignore globs (gitignore syntax) on top of .gitignore / .infillignore.
     repo_ignore: tuple[str, ...] = field(default_factory=tuple)
@@ -119,6 +122,15 @@ class Settings:
             return self.model_path.strip()
         return "" if is_selector(self.model) else self.model.strip()
 
+    def indexes_workspace(self) -> bool:
+        return self.repo_context != "off"
+
+    def repo_context_for(self, model_name: str) -> bool:
+        """Whether prompts for ``model_name`` get cross-file snippets."""
+        if self.repo_context == "auto":
+            return not instruction_tuned(model_name)
+        return self.repo_context == "on"
+
     def effective_threads(self) -> int:
         return self.n_threads if self.n_threads > 0 else _physical_cores()
 
@@ -126,7 +138,14 @@ class Settings:
         return self.fix_python or sys.executable
 
 
+def instruction_tuned(model_name: str) -> bool:
+    """A chat/instruct fine-tune, by its name (``qwen2.5-coder-0.5b-instruct-q4_k_m.gguf``)."""
+    name = os.path.basename(model_name).lower()
+    return any(word in name for word in ("instruct", "-chat", "_chat", ".chat", "-it-", "-it."))
+
+
 _CHOICES: dict[str, tuple[str, ...]] = {
+    "repo_context": ("auto", "on", "off"),
     "completion_fallback": ("auto", "always", "never"),
     "prompt_format": ("fim", "repo"),
     "engine": ("local", "llama-server", "openai", "ollama"),
@@ -188,6 +207,8 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
     elif kind is str:
         if value is None:
             return ""
+        if name == "repo_context" and isinstance(value, bool):
+            return "on" if value else "off"  # the boolean setting it was before "auto"
         if not isinstance(value, str):
             raise ValueError("expected a string")
         if name in _CHOICES and value not in _CHOICES[name]:

@@ -28,6 +28,7 @@ from lsp_server.index.workspace import WorkspaceIndex
 
 QUERY_ABOVE = 30  # lines above the cursor whose identifiers are resolved
 QUERY_BELOW = 8
+NEAR_CHARS = 12_000  # each side of the cursor (~300 lines): where uses of names count
 SIMILAR_LINES = 12  # lines above the cursor compared with other files' windows
 MIN_SIMILARITY = 0.2
 MAX_SIMILAR = 2
@@ -87,18 +88,30 @@ def _outside_docstrings(lines: list[str], before: str) -> list[str]:
     return out
 
 
+def _near(text: str, offset: int) -> tuple[int, int]:
+    """The span of ``text`` around the cursor whose uses of a name count as near: whole lines,
+    at most ``NEAR_CHARS`` each side (a 2,700-line module is ~110,000 characters: scanning all
+    of it per request for a use 2,000 lines away cost milliseconds and said little)."""
+    lo = text.rfind("\n", 0, max(0, offset - NEAR_CHARS)) + 1 if offset > NEAR_CHARS else 0
+    hi = text.find("\n", offset + NEAR_CHARS)
+    return lo, len(text) if hi < 0 else hi
+
+
 def _by_nearest_use(imports, text: str, offset: int) -> list[Import]:
     """Imports of names (not modules) ordered by how close to the cursor the name is used;
-    names never used outside import lines come last, in import order. One scan of the text
-    for all names (a scan per import cost ~20 ms a request on a 2,000-line module)."""
+    names not used near the cursor (``_near``) outside import lines come last, in import
+    order. One scan for all names (a scan per import cost ~20 ms a request on a 2,000-line
+    module)."""
     named = [(order, imp) for order, imp in enumerate(imports) if imp.name and imp.name != "*"]
     if not named:
         return []
     nearest: dict[str, int] = {}
-    spans = [(m.start(), m.end()) for m in _IMPORT_LINE.finditer(text)]
+    lo, hi = _near(text, offset)
+    spans = [(m.start(), m.end()) for m in _IMPORT_LINE.finditer(text, lo, hi)]
     starts = [start for start, _ in spans]
     alternatives = sorted({re.escape(imp.local) for _, imp in named}, key=len, reverse=True)
-    for match in re.finditer(rf"(?<![\w.])({'|'.join(alternatives)})\b", text):
+    pattern = re.compile(rf"(?<![\w.])({'|'.join(alternatives)})\b")
+    for match in pattern.finditer(text, lo, hi):
         k = bisect.bisect_right(starts, match.start()) - 1
         if k >= 0 and match.start() < spans[k][1]:
             continue  # the import line itself
@@ -342,10 +355,10 @@ class Retriever:
 
 
 def _member_uses(text: str, offset: int) -> dict[str, int]:
-    """Attribute names the document uses (``x.name``) and names it calls (as ``"name("``) ->
-    distance of the nearest use from the cursor, in characters."""
+    """Attribute names the document uses near the cursor (``x.name``) and names it calls (as
+    ``"name("``) -> distance of the nearest use from the cursor, in characters."""
     uses: dict[str, int] = {}
-    for match in _MEMBER_USE.finditer(text):
+    for match in _MEMBER_USE.finditer(text, *_near(text, offset)):
         key = match.group(1) or f"{match.group(2)}("
         distance = abs(match.start() - offset)
         if distance < uses.get(key, len(text) + 1):

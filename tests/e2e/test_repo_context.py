@@ -31,7 +31,12 @@ async def client(lsp_client: LanguageClient, workspace: Path):
     await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities(),
-            initialization_options={"logPrompts": True, "maxTimeMs": 0, "prefetch": False},
+            initialization_options={
+                "logPrompts": True,
+                "maxTimeMs": 0,
+                "prefetch": False,
+                "repoContext": "on",  # "auto" gives an Instruct model (the embedded one) none
+            },
             root_uri=workspace.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="shop")],
         )

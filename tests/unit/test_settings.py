@@ -58,3 +58,27 @@ def test_choice_settings_are_validated():
     s, errors = merge(s, {"completionFallback": "sometimes"})
     assert s.completion_fallback == "always"
     assert "expected one of auto, always, never" in errors[0]
+
+
+def test_repo_context_is_auto_on_or_off_and_takes_the_old_booleans():
+    assert Settings().repo_context == "auto"
+    on, errors = merge(Settings(), {"repoContext": True})
+    off, more = merge(Settings(), {"repoContext": False})
+    assert errors == more == [] and on.repo_context == "on" and off.repo_context == "off"
+    bad, errors = merge(Settings(), {"repoContext": "sometimes"})
+    assert bad.repo_context == "auto" and "auto, on, off" in errors[0]
+    assert not off.indexes_workspace() and on.indexes_workspace()
+    assert Settings().indexes_workspace()  # auto keeps the index (a switch to "on" is instant)
+
+
+def test_auto_repo_context_leaves_instruction_tuned_models_without_snippets():
+    auto = Settings()
+    assert not auto.repo_context_for("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+    assert not auto.repo_context_for("/m/Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf")
+    assert not auto.repo_context_for("codegemma-7b-it-Q4_K_M.gguf")
+    assert auto.repo_context_for("starcoder2-3b-Q4_K_M.gguf")
+    assert auto.repo_context_for("ollama:qwen2.5-coder:1.5b-base")
+    on, _ = merge(Settings(), {"repoContext": "on"})
+    off, _ = merge(Settings(), {"repoContext": "off"})
+    assert on.repo_context_for("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+    assert not off.repo_context_for("starcoder2-3b-Q4_K_M.gguf")
