@@ -354,6 +354,11 @@ def status(ls: InfillServer, _params: object) -> dict[str, object]:
         "last": ls.last,
         "lastFix": ls.last_fix,
         "index": ls.index.stats.to_wire() if ls.index is not None else None,
+        # whether prompts get cross-file snippets with this model (repoContext "auto" leaves
+        # an instruction-tuned one without)
+        "repoContextActive": bool(
+            ls.loaded and ls.settings.repo_context_for(ls.loaded.engine.name)
+        ),
         "engineHealth": ls.engine_health,
         "totals": dict(ls.totals),
     }

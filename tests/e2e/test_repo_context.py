@@ -13,7 +13,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.e2e.lsp import SERVER, capabilities, inline, open_doc, status, wait_state
+from tests.e2e.lsp import SERVER, capabilities, configure, inline, open_doc, status, wait_state
 from tests.helpers.fixture_repo import MAIN, make_repo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
@@ -74,7 +74,8 @@ async def test_a_completion_gets_the_definition_from_another_file(
     assert "def is_admin(self) -> bool:" in prompt
     assert "<|file_sep|>app/main.py\n<|fim_prefix|>" in prompt
     assert "leaked_secret" not in prompt and "sk-live" not in prompt
-    assert (await status(client))["last"]["snippets"] >= 3
+    st = await status(client)
+    assert st["last"]["snippets"] >= 3 and st["repoContextActive"] is True
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -92,3 +93,31 @@ async def test_a_file_created_on_disk_is_picked_up(client: LanguageClient, works
     open_doc(client, uri, text)
     await inline(client, uri, 4, 14)
     assert "<|file_sep|>app/billing.py\ndef charge_customer(" in prompts(client)[-1]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_auto_gives_the_embedded_instruct_model_no_snippets(
+    client: LanguageClient, workspace: Path
+):
+    """The default, repoContext "auto": the index stays, but the embedded (Instruct) model's
+    prompts carry no other file (B4 measured it lower with them); "on" brings them back."""
+    configure(client, repoContext="auto")
+    for _ in range(50):
+        if (await status(client))["settings"]["repoContext"] == "auto":
+            break
+        await asyncio.sleep(0.1)
+    st = await status(client)
+    assert st["repoContextActive"] is False and st["index"]["files"] >= 7
+    text = MAIN.replace("    return user\n", "    if user.is_admin():\n        ")
+    uri = (workspace / "app" / "main.py").as_uri()
+    open_doc(client, uri, text)
+    await inline(client, uri, len(text.split("\n")) - 1, 8)
+    prompt = prompts(client)[-1]
+    assert "<|file_sep|>" not in prompt and "<|fim_prefix|>" in prompt
+    assert (await status(client))["last"]["snippets"] == 0
+    configure(client, repoContext="on")
+    for _ in range(50):
+        if (await status(client))["repoContextActive"]:
+            break
+        await asyncio.sleep(0.1)
+    assert (await status(client))["repoContextActive"] is True
