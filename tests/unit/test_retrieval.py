@@ -217,3 +217,20 @@ def test_a_module_importing_itself_is_not_its_own_context(repo: Path):
     text = MAIN + '\n\nif __name__ == "__main__":\n    from app.main import register\n'
     found = retrieve(repo, text, "    user = User(")
     assert all(s.path != "app/main.py" for s in found)
+
+
+def test_imports_rank_by_uses_near_the_cursor_only():
+    """A use thousands of lines away says nothing about the line being written: names used
+    within NEAR_CHARS of the cursor come first (nearest first), the others in import order."""
+    from lsp_server.context.retrieval import NEAR_CHARS, _by_nearest_use
+    from lsp_server.index.symbols import Import
+
+    imports = [Import("other", "pkg.b", "other"), Import("far", "pkg.a", "far"),
+               Import("near", "pkg.c", "near")]  # fmt: skip
+    filler = "x = 1\n" * (NEAR_CHARS // 6 + 50)
+    text = "from pkg.a import far\nfar()\n" + filler + "def f():\n    near()\n    \n"
+    ranked = _by_nearest_use(imports, text, len(text) - 1)
+    assert [i.local for i in ranked] == ["near", "other", "far"]  # far: as if never used
+    text = text.replace("far()", "x = 2").replace("    near()", "    far()\n    near()")
+    ranked = _by_nearest_use(imports, text, len(text) - 1)
+    assert [i.local for i in ranked] == ["near", "far", "other"]
