@@ -67,9 +67,10 @@ def filter_name(fn: Filter) -> str:
 
 
 # Filters whose rejection means "the model took a wrong first step" (jumped ahead to a line that
-# stands below, ended the function early, wrote a placeholder): worth a re-decode with that
-# first token forbidden, rather than no suggestion.
-WRONG_START = frozenset({"placeholder", "suffix_repeat", "dead_suffix"})
+# stands below, ended the function early, wrote a placeholder, started code that cannot parse
+# where it stands): worth a re-decode with that first token forbidden, rather than no
+# suggestion. syntax_check: 19 of the 39 empty answers on B1's full set with the 0.5B.
+WRONG_START = frozenset({"placeholder", "suffix_repeat", "dead_suffix", "syntax_check"})
 
 
 def postprocess(raw: str, ctx: Context) -> str:

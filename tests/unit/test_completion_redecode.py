@@ -104,3 +104,14 @@ def test_an_answer_cut_by_the_time_cap_keeps_whole_lines_only():
     assert cut("a = 1\n    b = 2\n    c = f(") == "a = 1\n    b = 2\n"
     assert cut("return fo") == "return fo"  # one cut line: the start of what it would say
     assert cut("a = 1\n    b = 2", finish="stop") == "a = 1\n    b = 2"
+
+
+def test_answer_that_cannot_parse_where_it_stands_is_decoded_again():
+    """B1 full set, 0.5B: half the empty answers were syntax_check drops with no second try
+    (e.g. a header line whose first token led into an unparseable line)."""
+    doc = "def area(w, h):\n    \n        return w * h\n"
+    engine = ScriptedEngine(
+        {frozenset(): "result = (w *", frozenset({ord("r")}): "if w > 0 and h > 0:"}
+    )
+    assert complete_in(doc, engine) == "if w > 0 and h > 0:"
+    assert engine.requests == [frozenset(), frozenset({ord("r")})]
