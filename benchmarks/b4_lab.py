@@ -22,6 +22,7 @@ from pathlib import Path
 from benchmarks.b4_repo_context import BENCH_SETTINGS, first_line, similarity
 from benchmarks.b4_tasks import generate, masked
 from benchmarks.common import median
+from lsp_server.context.retrieval import snippet_cost
 
 Strategy = Callable[..., tuple]  # (index, count, path, text, offset, budget) -> snippets
 STRATEGIES: dict[str, Strategy] = {}
@@ -47,7 +48,7 @@ def _lines_of(index, path: str) -> list[str]:
 def _fit(snippets, count, budget):
     out, used = [], 0
     for s in snippets:
-        cost = count(s.text) + 8
+        cost = snippet_cost(count, s.text)
         if used + cost > budget:
             continue
         out.append(s)
@@ -113,7 +114,7 @@ def _similar_all(index, count, path, text, offset, budget, top=3):
 
 def _usages_then_on(index, count, path, text, offset, budget):
     first = _usages(index, count, path, text, offset, budget // 2)
-    used = sum(count(s.text) + 8 for s in first)
+    used = sum(snippet_cost(count, s.text) for s in first)
     return first + _current(index, count, path, text, offset, budget - used)
 
 

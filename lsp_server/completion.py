@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from lsp_server.context.retrieval import Retriever
+from lsp_server.context.retrieval import Retriever, snippet_cost
 from lsp_server.context.types import Context, Mode, Snippet
 from lsp_server.context.window import Budget, build_context
 from lsp_server.engine.base import CancelToken, Engine, Generation, GenerationRequest
@@ -101,7 +101,7 @@ class Completer:
         started = time.perf_counter()
         extra = self._snippets(doc)
         self.retrieval_ms = (time.perf_counter() - started) * 1000
-        cost = sum(self._count(s.text) + 8 for s in extra)
+        cost = sum(snippet_cost(self._count, s.text) for s in extra)
         budget = Budget(max(64, self.settings.prefix_tokens - cost), self.settings.suffix_tokens)
         ctx = build_context(
             doc.text, doc.offset, doc.language, self._count, budget, doc.path, doc.anchor

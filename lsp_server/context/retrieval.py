@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from lsp_server.context.types import Snippet
 from lsp_server.index.chunks import identifiers, jaccard
-from lsp_server.index.symbols import FileSymbols, Import, Symbol
+from lsp_server.index.symbols import FileSymbols, Import, Symbol, squash
 from lsp_server.index.workspace import WorkspaceIndex
 
 QUERY_ABOVE = 30  # lines above the cursor whose identifiers are resolved
@@ -37,6 +37,7 @@ FULL_SOURCE_LINES = 15  # shorter definitions are shown whole
 MAX_OUTLINE_MEMBERS = 20
 OUTLINE_UNUSED = 4  # members the document does not use, after those it does
 OUTLINE_SIGNATURE = 100  # characters of a member's signature in an outline
+SNIPPET_OVERHEAD = 8  # tokens of a snippet's file separator and path
 CONSTRUCTORS = ("__init__", "constructor", "new")
 _CHAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*")
 _STRING = re.compile(r"\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'")
@@ -47,6 +48,16 @@ _MEMBER_USE = re.compile(r"\.([A-Za-z_$][\w$]*)|(?<![\w.$])([A-Za-z_$][\w$]*)\("
 
 CountTokens = Callable[[str], int]
 MemberUses = Callable[[], dict[str, int]]  # see _member_uses; computed once, when needed
+
+
+def snippet_cost(count: CountTokens, text: str) -> int:
+    """Prompt tokens of a snippet, + ``SNIPPET_OVERHEAD`` for its file separator and path:
+    counted line by line (a line's count is cached by the completer, and snippets repeat
+    lines across requests), plus one per newline -- at most a little over the true count,
+    never under it by more than a merge across a line break. The retriever budgets with it
+    and the completer takes the same amount from the prefix budget."""
+    lines = text.split("\n")
+    return sum(count(line) for line in lines) + len(lines) - 1 + SNIPPET_OVERHEAD
 
 
 def _chains_near(text: str, offset: int) -> list[str]:
@@ -154,7 +165,7 @@ class Retriever:
             nonlocal used
             if snippet.text.strip() and snippet.text.strip() in text:
                 return True  # the document already holds it
-            cost = self._cost(snippet.text)
+            cost = snippet_cost(self.count, snippet.text)
             if used + cost > budget_tokens and snippet.kind == "definition":
                 snippet, cost = self._fit(snippet, budget_tokens - used)
             if snippet is None or used + cost > budget_tokens:
@@ -189,20 +200,12 @@ class Retriever:
                     break
         return tuple(picked)
 
-    def _cost(self, text: str) -> int:
-        """Tokens of a snippet, + 8 for its file separator and path: counted line by line (a
-        line's count is cached by the completer, and snippets repeat lines across requests),
-        plus one per newline -- at most a little over the true count, never under it by
-        more than a merge across a line break."""
-        lines = text.split("\n")
-        return sum(self.count(line) for line in lines) + len(lines) - 1 + 8
-
     def _fit(self, snippet: Snippet, room: int) -> tuple[Snippet | None, int]:
         """A definition cut to ``room`` tokens, keeping its first lines (the signature, the
         docstring line, the first members of an outline); None when not even its first line
         fits."""
         lines = snippet.text.split("\n")
-        cost = self.count(_ELLIPSIS) + 8
+        cost = snippet_cost(self.count, _ELLIPSIS)  # + a line and its newline per line kept
         kept = 0
         for line in lines[:-1]:  # at least the last line goes
             more = self.count(line) + 1
@@ -301,7 +304,7 @@ class Retriever:
         if symbol.kind in ("class", "type"):
             return self._outline(path, symbol, lines, uses)
         indent = _indent_of(lines[symbol.start_line])
-        head = [_clip(symbol.signature, OUTLINE_SIGNATURE * 2)]
+        head = [squash(symbol.signature, OUTLINE_SIGNATURE * 2)]
         if symbol.doc:
             head.append(f'{indent}    """{symbol.doc}"""')
         head.append(f"{indent}    ...")
@@ -322,7 +325,7 @@ class Retriever:
         )
         for member in members:
             inner = lines[member.start_line] if member.start_line < len(lines) else ""
-            signature = _clip(member.signature, OUTLINE_SIGNATURE)  # 20 keyword arguments
+            signature = squash(member.signature, OUTLINE_SIGNATURE)  # 20 keyword arguments
             out.append(f"{_indent_of(inner) or indent + '    '}{signature} ...")
         if not members:
             out.append(f"{indent}    ...")
@@ -377,10 +380,6 @@ def _ranked_members(owner: str, members: list[Symbol], uses: dict[str, int]) -> 
     used = sorted((m for m in members if use(m) is not None), key=lambda m: use(m) or 0)
     rest = [m for m in members if use(m) is None][:OUTLINE_UNUSED]
     return [*used, *rest][:MAX_OUTLINE_MEMBERS]
-
-
-def _clip(line: str, width: int) -> str:
-    return line if len(line) <= width else line[: width - 1].rstrip() + "…"
 
 
 def _indent_of(line: str) -> str:

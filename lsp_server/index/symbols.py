@@ -93,7 +93,8 @@ def _text(node: Node | None) -> str:
     return node.text.decode("utf-8", errors="replace")
 
 
-def _squash(text: str, limit: int) -> str:
+def squash(text: str, limit: int) -> str:
+    """Whitespace runs to one space, cut to ``limit`` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -102,7 +103,7 @@ def _signature(node: Node, source: bytes) -> str:
     body = node.child_by_field_name("body")
     end = body.start_byte if body is not None else node.end_byte
     header = source[node.start_byte : end].decode("utf-8", errors="replace")
-    return _squash(header.rstrip().rstrip("{").rstrip(), MAX_SIGNATURE)
+    return squash(header.rstrip().rstrip("{").rstrip(), MAX_SIGNATURE)
 
 
 def _doc(node: Node) -> str:
@@ -114,7 +115,7 @@ def _doc(node: Node) -> str:
             string = first.named_children[0]
             if string.type == "string":
                 inner = _text(string).strip("'\"rRbBuUfF \n")
-                return _squash(inner.strip().split("\n", 1)[0], MAX_DOC)
+                return squash(inner.strip().split("\n", 1)[0], MAX_DOC)
     holder = node.parent if node.parent is not None and node.parent.type in WRAPPERS else node
     prev = holder.prev_named_sibling
     if (
@@ -126,7 +127,7 @@ def _doc(node: Node) -> str:
             ln.strip().lstrip("/*#!").removesuffix("*/").strip() for ln in _text(prev).split("\n")
         ]
         first = next((ln for ln in lines if ln), "")
-        return _squash(first, MAX_DOC)
+        return squash(first, MAX_DOC)
     return ""
 
 
@@ -198,7 +199,7 @@ def _walk(node: Node, source: bytes, parent: str, out: list[Symbol], in_class: b
 def _symbol(
     node: Node, source: bytes, name: str, kind: str, parent: str, statement: bool = False
 ) -> Symbol:
-    signature = _squash(_text(node), 160) if statement else _signature(node, source)
+    signature = squash(_text(node), 160) if statement else _signature(node, source)
     doc = "" if statement else _doc(node)
     return Symbol(name, kind, signature, doc, node.start_point[0], node.end_point[0], parent)
 

@@ -98,14 +98,16 @@ class DocumentTrees:
         self.incremental = 0  # parses that reused an old tree (for tests and the benchmark)
 
     def parse(self, key: str, language: str, text: str) -> Tree | None:
-        p = parser(language) if language else None
-        if p is None:
+        if not language:
             return None
         source = text.encode("utf-8")
         with self._lock:
             last = self._parsed.get(key) if key else None
         if last is not None and last.language == language and last.source == source:
-            return last.tree
+            return last.tree  # the same text again: no parser made, nothing parsed
+        p = parser(language)
+        if p is None:
+            return None
         if last is not None and last.language == language:
             old = last.tree.copy()  # others may still hold (and walk) the cached tree
             edit = diff(last.source, source)
