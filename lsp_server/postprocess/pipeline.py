@@ -24,6 +24,7 @@ from lsp_server.postprocess import (
     suffix_overlap,
     suffix_repeat,
     syntax_check,
+    trailing_comment,
     trim_space,
 )
 from lsp_server.postprocess._lines import indent_width, is_blank
@@ -40,6 +41,8 @@ Filter = Callable[[str, Context], str]
 #   be measured as the block's depth).
 # - block_scope, then repetition: the answer is cut to the cursor's block before looking for
 #   loops, so a loop in the next function does not count.
+# - trailing_comment before the comparisons with the document: `m = l[0]  # the maximum` is
+#   judged as the `m = l[0]` it becomes.
 # - suffix_overlap before suffix_repeat: an answer "body + the return line below" must lose its
 #   duplicate tail, not be dropped whole; what is left is then checked for a pure repeat.
 # - dead_suffix after the cuts: it judges the answer's last line as it will be inserted.
@@ -53,6 +56,7 @@ FILTERS: list[Filter] = [
     indentation.apply,
     block_scope.apply,
     repetition.apply,
+    trailing_comment.apply,
     suffix_overlap.apply,
     suffix_repeat.apply,
     dead_suffix.apply,

@@ -21,6 +21,7 @@ def test_filter_order() -> None:
         "indentation",
         "block_scope",
         "repetition",
+        "trailing_comment",
         "suffix_overlap",
         "suffix_repeat",
         "dead_suffix",
