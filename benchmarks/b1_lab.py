@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -76,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="before,current")
     parser.add_argument("--model", default="", help="GGUF path or 0.5b/1.5b")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--verbose", action="store_true", help="the filters' drops on stderr")
     args = parser.parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
 
     from lsp_server.completion import Completer, Snapshot
     from lsp_server.context.anchor import AnchorMemory

@@ -199,12 +199,22 @@ class Completer:
                 break
             if dropped_by not in WRONG_START and not repeats_neighbour(answer, ctx):
                 break
-            first = generation.tokens[0]
-            if not self.engine.detokenize([first]).strip():
-                break  # a whitespace-only first token: forbidding it would not change the line
+            first = self._first_content_token(generation.tokens)
+            if first is None or first in banned:
+                break  # nothing but whitespace, or the ban did not take: nothing to steer
             banned.add(first)
         generation.evaluated_tokens = evaluated
         return generation, text
+
+    def _first_content_token(self, tokens: list[int]) -> int | None:
+        """The token where the answer's text stops being whitespace: the one to forbid.
+
+        Forbidding a leading newline or indentation token instead would let the model write
+        the same line one step later (B1: ``return x`` re-decoded as ``\n    return x``)."""
+        for i, token in enumerate(tokens):
+            if self.engine.detokenize(tokens[: i + 1]).strip():
+                return token
+        return None
 
 
 def heal(text: str, pending: str) -> str:

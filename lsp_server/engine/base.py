@@ -72,8 +72,10 @@ class GenerationRequest:
     # Called with the text generated so far after every token; True stops generation (the
     # answer is known to be complete, e.g. a newline in single-line mode).
     should_stop: Callable[[str], bool] = field(default=lambda _text: False)
-    # Token ids forbidden as the FIRST generated token: a re-decode after the filters rejected
-    # an answer (e.g. it repeated the line below the cursor) takes the next-best path instead.
+    # Token ids forbidden as the answer's first token of content: at every step while what was
+    # generated so far is whitespace only (so the model cannot reach the same line through a
+    # newline or an indentation first). A re-decode after the filters rejected an answer (e.g.
+    # it repeated the line below the cursor) takes the next-best path instead.
     banned_first: frozenset[int] = frozenset()
     # Stop generating after this many milliseconds (counted from the first generated token;
     # 0 = no limit). The answer then ends with finish="time".

@@ -126,14 +126,16 @@ class LlamaEngine:
             llm.eval(todo[start : start + PROMPT_CHUNK])
         return len(todo)
 
-    def _next_token(self, request: GenerationRequest, step: int) -> int:
-        """Pick the next token from the logits of the last evaluated position.
+    def _next_token(self, request: GenerationRequest, text: str) -> int:
+        """Pick the next token from the logits of the last evaluated position, ``text`` being
+        what was generated so far.
 
         Our own sampler rather than llama-cpp-python's: it lets a re-decode forbid the first
-        token of an answer the filters rejected (``banned_first``), and greedy is one argmax.
+        token of content of an answer the filters rejected (``banned_first``) for as long as
+        nothing but whitespace has been written, and greedy is one argmax.
         """
         logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._n_vocab,))
-        if step == 0 and request.banned_first:
+        if request.banned_first and not text.strip():
             logits = logits.copy()
             logits[list(request.banned_first)] = -np.inf
         if request.temperature <= 0:
@@ -158,7 +160,7 @@ class LlamaEngine:
             if deadline is not None and out and time.perf_counter() > deadline:
                 finish = "time"
                 break
-            token = self._next_token(request, len(out))
+            token = self._next_token(request, text)
             if token in self._stop_ids:
                 finish = "stop"
                 break

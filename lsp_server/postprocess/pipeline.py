@@ -72,9 +72,13 @@ def filter_name(fn: Filter) -> str:
 
 # Filters whose rejection means "the model took a wrong first step" (jumped ahead to a line that
 # stands below, ended the function early, wrote a placeholder, started code that cannot parse
-# where it stands): worth a re-decode with that first token forbidden, rather than no
-# suggestion. syntax_check: 19 of the 39 empty answers on B1's full set with the 0.5B.
-WRONG_START = frozenset({"placeholder", "suffix_repeat", "dead_suffix", "syntax_check"})
+# where it stands, left the block or the code altogether for a test tail): worth a re-decode
+# with that first token forbidden, rather than no suggestion. syntax_check: 19 of the 39 empty
+# answers on B1's full set with the 0.5B; chat_tail and block_scope: the second try of many of
+# the others (`return x` forbidden, the model writes `if __name__ == "__main__":` instead).
+WRONG_START = frozenset(
+    {"placeholder", "suffix_repeat", "dead_suffix", "syntax_check", "chat_tail", "block_scope"}
+)
 
 
 def postprocess(raw: str, ctx: Context) -> str:

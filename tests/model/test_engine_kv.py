@@ -90,3 +90,22 @@ def test_time_cap_stops_generation(engine):
     gen = engine.generate(GenerationRequest(given, max_tokens=64, max_time_ms=1), CancelToken())
     assert gen.finish == "time" and gen.generated_tokens == 1
     assert_consistent(engine, given + gen.tokens)
+
+
+def test_a_banned_token_cannot_start_the_answer_even_after_whitespace(engine):
+    """The re-decode's ban holds for as long as only whitespace was written: the model may not
+    reach the forbidden line through a newline or an indentation first."""
+    given = prompt(engine, CODE)  # no indentation typed: the model writes it itself
+    free = engine.generate(GenerationRequest(given, max_tokens=8), CancelToken())
+    lead = next(
+        t for i, t in enumerate(free.tokens) if engine.detokenize(free.tokens[: i + 1]).strip()
+    )
+    banned = engine.generate(
+        GenerationRequest(given, max_tokens=8, banned_first=frozenset({lead})), CancelToken()
+    )
+    assert free.text.strip() and banned.text.strip()
+    content = [
+        t for i, t in enumerate(banned.tokens) if engine.detokenize(banned.tokens[: i + 1]).strip()
+    ]
+    assert content and content[0] != lead
+    assert_consistent(engine, given + banned.tokens)

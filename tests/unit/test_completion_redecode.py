@@ -60,13 +60,46 @@ def test_good_first_answer_is_not_decoded_twice():
 
 def test_redecodes_are_bounded_and_end_in_no_suggestion():
     class Stubborn(ScriptedEngine):
+        """Every answer starts with another token, and every one is rejected."""
+
         def generate(self, request, cancel):
-            self.answers[request.banned_first] = "return result"
+            wrong = ["return result", "(w *", "[h *", "{w:"][len(self.requests)]
+            self.answers[request.banned_first] = wrong
             return super().generate(request, cancel)
 
     engine = Stubborn({})
     assert complete(engine) == ""
     assert len(engine.requests) == MAX_REDECODES + 1
+
+
+def test_an_engine_that_ignores_the_ban_is_not_asked_again():
+    """A remote engine cannot forbid tokens: the same answer again would be wasted time."""
+    engine = ScriptedEngine({})
+    engine.answers = _Always("return result")  # type: ignore[assignment]
+    assert complete(engine) == ""
+    assert engine.requests == [frozenset(), frozenset({ord("r")})]
+
+
+class _Always(dict):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def __getitem__(self, key: object) -> str:
+        return self.text
+
+
+def test_the_ban_falls_on_the_first_token_of_content_not_on_leading_whitespace():
+    """B1, 0.5B: with `return` forbidden only as the very first token, the model wrote
+    `\n    return x` (a newline first), and a whitespace first token ended the re-decodes."""
+    engine = ScriptedEngine(
+        {
+            frozenset(): "\n    return result",
+            frozenset({ord("r")}): "result = w * h",
+        }
+    )
+    assert complete(engine) == "result = w * h"
+    assert engine.requests == [frozenset(), frozenset({ord("r")})]
 
 
 def complete_in(doc: str, engine: ScriptedEngine) -> str:
