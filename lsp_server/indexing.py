@@ -15,6 +15,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls import uris
 
+from lsp_server.documents import warm_tree
 from lsp_server.index.watcher import IndexWatcher
 from lsp_server.index.workspace import WorkspaceIndex
 from lsp_server.server import InfillServer, progress_begin, server
@@ -141,8 +142,15 @@ def _live(ls: InfillServer, uri: str) -> None:
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-def on_open(ls: InfillServer, params: types.DidOpenTextDocumentParams) -> None:
-    _live(ls, params.text_document.uri)
+async def on_open(ls: InfillServer, params: types.DidOpenTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    _live(ls, uri)
+    # The first full parse happens now, in a thread, rather than on the first keystroke.
+    doc = ls.workspace.text_documents.get(uri)
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, warm_tree, doc, ls.settings)
+    except Exception:  # a failed warm-up only means the first request parses in full
+        log.exception("parsing %s on open failed", uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)

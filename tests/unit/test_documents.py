@@ -3,7 +3,7 @@
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 
-from lsp_server.documents import Located, locate
+from lsp_server.documents import Located, locate, warm_tree
 from lsp_server.settings import Settings
 
 
@@ -60,3 +60,27 @@ def test_end_of_document_position_is_valid():
     located = at(d, 1, 0)
     assert isinstance(located, Located) and located.snapshot.offset == 6
     assert located.snapshot.language == "python"
+
+
+def test_a_document_opened_is_parsed_before_its_first_request():
+    """warm_tree (run on didOpen) leaves the tree the first request's context window needs: that
+    request then re-parses incrementally, not from scratch."""
+    from lsp_server.context.window import Budget, build_context
+    from lsp_server.syntax.incremental import DOCUMENTS
+
+    text = "import os\r\n\r\ndef f(x):\r\n    return os.path.join(x, 'a')\r\n" * 40
+    d = TextDocument("file:///w/warm.py", text, language_id="python")
+    assert warm_tree(d, Settings())
+    edited = TextDocument("file:///w/warm.py", text + "y = ", language_id="python")
+    located = at(edited, 160, 4)
+    assert isinstance(located, Located)
+    before = DOCUMENTS.incremental
+    snap = located.snapshot
+    build_context(snap.text, snap.offset, snap.language, len, Budget(400, 100), snap.path)
+    assert DOCUMENTS.incremental == before + 1
+
+
+def test_nothing_is_parsed_for_a_binary_or_huge_document():
+    assert not warm_tree(doc("a\x00b"), Settings())
+    assert not warm_tree(doc("x = 1\n" * 50), Settings(max_file_bytes=100))
+    assert not warm_tree(None, Settings())
