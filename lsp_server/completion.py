@@ -182,11 +182,11 @@ class Completer:
     def _decode(
         self, request: GenerationRequest, ctx: Context, cancel: CancelToken
     ) -> tuple[Generation, str]:
-        """Generate and filter; when the answer took a wrong first step — it merely repeats the
-        line below (or above) the cursor, ends the block above code that would then be dead, or
-        opens with a placeholder comment (``pipeline.WRONG_START``) — decode again with its
-        first token forbidden, so the next-best path gets its chance instead of the suggestion
-        being dropped."""
+        """Generate and filter; when the answer took a wrong first step — it merely repeats a
+        line of the block, ends the block above code that would then be dead, opens with a
+        placeholder comment or a test tail, leaves the block, cannot parse where it stands
+        (``pipeline.WRONG_START``) — decode again with its first token of content forbidden,
+        so the next-best path gets its chance instead of the suggestion being dropped."""
         banned: set[int] = set()
         evaluated = 0
         for _attempt in range(MAX_REDECODES + 1):
@@ -210,7 +210,8 @@ class Completer:
         """The token where the answer's text stops being whitespace: the one to forbid.
 
         Forbidding a leading newline or indentation token instead would let the model write
-        the same line one step later (B1: ``return x`` re-decoded as ``\n    return x``)."""
+        the same line one step later (B1: ``return x`` forbidden, the model wrote a newline,
+        an indentation, then ``return x`` again)."""
         for i, token in enumerate(tokens):
             if self.engine.detokenize(tokens[: i + 1]).strip():
                 return token
