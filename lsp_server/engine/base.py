@@ -103,6 +103,9 @@ class Engine(Protocol):
     bos_id: int | None  # prepended to FIM prompts when the model's tokenizer wants one
     eos_id: int | None
     chat_template: str | None  # Jinja text from the model file; None for base models
+    # Whether ``GenerationRequest.banned_first`` is honoured (our own sampler); a remote engine
+    # samples on its side and would only answer the same again, so no re-decode is asked of it.
+    forbids_tokens: bool
 
     def tokenize(self, text: str, special: bool = False) -> list[int]: ...
 

@@ -32,6 +32,8 @@ TOP_K = 40  # candidates kept when sampling with a temperature
 class LlamaEngine:
     """One llama.cpp model and context; NOT thread-safe: drive it from one worker thread."""
 
+    forbids_tokens = True
+
     def __init__(
         self,
         model_path: str,

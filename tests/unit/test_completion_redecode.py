@@ -15,6 +15,7 @@ class ScriptedEngine:
     """Answers from a script keyed by the banned first tokens; tokens are characters."""
 
     name = "scripted"
+    forbids_tokens = True
     n_ctx = 4096
     dialect = DIALECT
     bos_id = None
@@ -73,11 +74,20 @@ def test_redecodes_are_bounded_and_end_in_no_suggestion():
 
 
 def test_an_engine_that_ignores_the_ban_is_not_asked_again():
-    """A remote engine cannot forbid tokens: the same answer again would be wasted time."""
+    """Should an engine answer the same despite the ban, the re-decodes stop there."""
     engine = ScriptedEngine({})
     engine.answers = _Always("return result")  # type: ignore[assignment]
     assert complete(engine) == ""
     assert engine.requests == [frozenset(), frozenset({ord("r")})]
+
+
+def test_a_remote_engine_is_not_asked_for_a_re_decode():
+    """A remote engine samples on its side (``forbids_tokens`` False): a re-decode would cost
+    a round trip for the same answer."""
+    engine = ScriptedEngine({frozenset(): "return result"})
+    engine.forbids_tokens = False
+    assert complete(engine) == ""
+    assert engine.requests == [frozenset()]
 
 
 class _Always(dict):

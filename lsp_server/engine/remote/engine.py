@@ -134,6 +134,7 @@ class RemoteEngine:
 
     bos_id = None
     eos_id = None
+    forbids_tokens = False  # the server samples: a re-decode would return the same answer
     chat_template: str | None = None
 
     def __init__(
