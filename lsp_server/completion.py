@@ -195,7 +195,7 @@ class Completer:
             evaluated += generation.evaluated_tokens
             answer = heal(_complete_part(generation), ctx.pending)
             text, dropped_by = run_filters(answer, ctx)
-            if text or not generation.tokens or not self.engine.forbids_tokens:
+            if text or not generation.tokens or not getattr(self.engine, "forbids_tokens", False):
                 break
             if dropped_by not in WRONG_START and not repeats_neighbour(answer, ctx):
                 break

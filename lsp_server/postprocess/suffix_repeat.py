@@ -11,7 +11,8 @@ stage decodes again); lines are compared stripped of indentation and surrounding
 
 A later statement counts only while the block lasts (no line indented less in between) and at
 the answer's own depth: the same ``return False`` in another branch is legitimate code. Lines
-too generic to mean a jump (``else:``, ``break``, ``@property``, a lone ``}``) never count.
+too generic to mean a jump (``else:``, ``break``, ``except ...:``, Go's ``if err != nil {``,
+``} catch (e) {``, ``@property``, a lone ``}``) never count.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ from lsp_server.postprocess._lines import (
     suffix_lines_after_cursor,
 )
 
-# Statements that recur in any block: repeating one further down says nothing about a jump.
+# Statements that recur in any block by idiom: repeating one further down says nothing about a
+# jump (Python's `except ValueError:` of another try, Go's `if err != nil {` after each call).
 _GENERIC = re.compile(
     r"(else|try|finally|default|do)\s*:?\s*\{?|(break|continue|pass|return)\s*;?"
-    r"|@[\w.]+(\(\))?|\}?\s*else\s*\{?|#.*|//.*"
+    r"|except\b.*:|if\s+err\s*!=\s*nil\s*\{|\}?\s*(catch|finally|else)\b.*\{"
+    r"|@[\w.]+(\(\))?|#.*|//.*"
 )
 
 

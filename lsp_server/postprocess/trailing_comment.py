@@ -5,7 +5,9 @@ In a file whose code lines carry no end-of-line comments that is noise the user 
 after accepting, and it hides an otherwise exact line (5 of the 0.5B's misses on B1's full
 set). The document decides: where any code line in the window ends with a comment, the answer's
 comments are the file's style and stay. Whole-line comments are never touched (they may be what
-the user wants written), and neither is a comment the user started typing on the cursor's line.
+the user wants written), nor a comment the user started typing on the cursor's line or after
+their own code on it, nor anything when the cursor is inside a string or comment (a docstring
+or a JSDoc block begun lines above: a `#` or `//` there is prose, not a comment).
 
 tree-sitter tells comments from ``#`` or ``//`` inside strings, in every grammar we ship.
 """
@@ -31,6 +33,19 @@ def _comments(tree: Tree) -> list[Node]:
     return found
 
 
+def _inside_text(tree: Tree, offset: int) -> bool:
+    """Whether byte ``offset`` of the parsed window lies inside a string or a comment (one
+    that may have started lines above the cursor, like a docstring or a JSDoc block)."""
+    node: Node | None = tree.root_node.descendant_for_byte_range(offset, offset)
+    while node is not None:
+        if ("string" in node.type or node.type.endswith("comment")) and (
+            node.start_byte < offset < node.end_byte
+        ):
+            return True
+        node = node.parent
+    return False
+
+
 def _trailing(source: bytes, comments: list[Node], start: int = 0) -> list[tuple[int, int]]:
     """(cut from, cut to) byte spans of the comments that end a code line, from ``start`` on.
 
@@ -43,7 +58,9 @@ def _trailing(source: bytes, comments: list[Node], start: int = 0) -> list[tuple
         if node.start_byte < start:
             continue
         line_start = source.rfind(b"\n", 0, node.start_byte) + 1
-        before = source[line_start : node.start_byte]
+        # Only code from ``start`` on counts: after the user's own `x = 1  `, a comment is
+        # what they were about to type.
+        before = source[max(line_start, start) : node.start_byte]
         if not before.strip():
             continue  # a whole-line comment
         line_end = source.find(b"\n", node.end_byte)
@@ -51,7 +68,7 @@ def _trailing(source: bytes, comments: list[Node], start: int = 0) -> list[tuple
         if after.strip():
             continue  # code follows (`/* x */ y`): part of the line, not a tail
         cut = node.start_byte
-        while cut > line_start and source[cut - 1 : cut] in (b" ", b"\t"):
+        while cut > max(line_start, start) and source[cut - 1 : cut] in (b" ", b"\t"):
             cut -= 1
         spans.append((cut, node.end_byte))
     return spans
@@ -71,7 +88,10 @@ def apply(text: str, ctx: Context) -> str:
     if not spans:
         return text
     window = (ctx.prefix + ctx.suffix).encode("utf-8")
-    if _trailing(window, _comments(parser.parse(window))):
+    tree = parser.parse(window)
+    if _inside_text(tree, len(ctx.prefix.encode("utf-8"))):
+        return text  # the cursor is in a docstring, comment or string: `#` there is prose
+    if _trailing(window, _comments(tree)):
         return text  # the file comments its lines: that is its style
     for cut, end in reversed(spans):
         source = source[:cut] + source[end:]
