@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from benchmarks.common import median
+from benchmarks.common import lab_settings, median
 from benchmarks.humaneval_tasks import InfillTask, all_tasks, exact_match, first_line, passes
 
 
@@ -86,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     from lsp_server.context.anchor import AnchorMemory
     from lsp_server.engine.base import CancelToken
     from lsp_server.loader import load_engine
-    from lsp_server.settings import Settings, merge
 
     by_index = {t.index: t for t in all_tasks()}
     chosen: list[InfillTask] = []
@@ -103,13 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if not chosen:
         print("no tasks chosen", file=sys.stderr)
         return 2
-    raw: dict = {"prefetch": False}
-    if args.model.endswith(".gguf"):
-        raw["modelPath"] = args.model
-    elif args.model:
-        raw["model"] = args.model
-    settings, errors = merge(Settings(), raw)
-    assert not errors, errors
+    settings = lab_settings({"prefetch": False}, args.model)
     completer = Completer(load_engine(settings).engine, settings, None)
     anchors = AnchorMemory()  # as the server keeps them, per document
     variants = args.variants.split(",")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks.b4_repo_context import BENCH_SETTINGS, first_line, similarity
 from benchmarks.b4_tasks import generate, masked
-from benchmarks.common import median
+from benchmarks.common import lab_settings, median
 from lsp_server.context.retrieval import snippet_cost
 
 Strategy = Callable[..., tuple]  # (index, count, path, text, offset, budget) -> snippets
@@ -167,19 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     from lsp_server.engine.base import CancelToken
     from lsp_server.index.workspace import WorkspaceIndex
     from lsp_server.loader import load_engine
-    from lsp_server.settings import Settings, merge
 
     root, all_tasks = generate()
     tasks = [(t, "") for t in all_tasks[:: args.every]]
     if args.limit:
         tasks = tasks[: args.limit]
-    raw = {**BENCH_SETTINGS, "logPrompts": False}
-    if args.model.endswith(".gguf"):
-        raw["modelPath"] = args.model
-    elif args.model:
-        raw["model"] = args.model
-    settings, errors = merge(Settings(), raw)
-    assert not errors, errors
+    settings = lab_settings({**BENCH_SETTINGS, "logPrompts": False}, args.model)
     loaded = load_engine(settings)
     index = WorkspaceIndex(persist=False)
     index.scan(index.add_folder(root))

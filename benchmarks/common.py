@@ -1,4 +1,5 @@
-"""Small pieces every benchmark script shares: paths, --set parsing, percentiles."""
+"""Small pieces every benchmark script shares: paths, --set parsing, percentiles, the labs'
+in-process settings."""
 
 from __future__ import annotations
 
@@ -46,3 +47,19 @@ def worktree(rev: str) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["git", "worktree", "add", "--detach", str(path), sha], cwd=REPO, check=True)
     return path
+
+
+def lab_settings(raw: dict[str, Any], model: str = ""):
+    """The server's ``Settings`` for an in-process lab: ``raw`` wire settings, plus ``--model``
+    (a GGUF path, or a name such as ``1.5b``)."""
+    from lsp_server.settings import Settings, merge
+
+    raw = dict(raw)
+    if model.endswith(".gguf"):
+        raw["modelPath"] = model
+    elif model:
+        raw["model"] = model
+    settings, errors = merge(Settings(), raw)
+    if errors:
+        raise SystemExit(f"bad settings: {errors}")
+    return settings

@@ -7,9 +7,7 @@ empty result and logs the reason, and never raises.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
@@ -64,12 +62,7 @@ def warm_tree(doc: TextDocument | None, settings: Settings) -> bool:
     if doc is None or _unservable(doc.source, settings):
         return False
     path, language = _identity(doc)
-    text = doc.source.replace("\r\n", "\n")
-    parsed = DOCUMENTS.parse(path, language, text) is not None
-    resolved = str(Path(path).resolve()) if parsed and os.path.isabs(path) else path
-    if resolved != path:  # a symlinked folder: retrieval knows the document by its real path
-        DOCUMENTS.parse(resolved, language, text)
-    return parsed
+    return DOCUMENTS.parse(path, language, doc.source.replace("\r\n", "\n")) is not None
 
 
 def _unservable(source: str, settings: Settings) -> str:

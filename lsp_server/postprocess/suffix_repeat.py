@@ -4,7 +4,7 @@ statement further down the same block.
 A FIM model that has nothing to add often "jumps ahead" and writes the next line of the
 document (the closing ``return`` under a blank line), or echoes the line just written. The
 0.5B also jumps further: asked for the first of a function's statements it writes the ``for``
-loop that already stands three lines below (18 of its misses on B1's full set, and none of its
+loop that already stands three lines below (17 of its misses on B1's full set, and none of its
 exact answers, start with a line that stands later in the same block at the same depth). Such a
 suggestion duplicates code whatever follows it, so it is dropped whole (and the completion
 stage decodes again); lines are compared stripped of indentation and surrounding whitespace.

@@ -10,9 +10,12 @@ documents, keyed by path; the same text twice is answered from the cache.
 
 from __future__ import annotations
 
+import functools
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 from tree_sitter import Point, Tree
 
@@ -87,6 +90,13 @@ def diff(old: bytes, new: bytes) -> Edit:
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _canonical(key: str) -> str:
+    """One key per file whichever path names it: the context window knows a document by its
+    editor path, the index by its resolved path (they differ in a symlinked folder)."""
+    return str(Path(key).resolve()) if os.path.isabs(key) else key
+
+
 class DocumentTrees:
     """The last tree of each recent document; thread-safe (each parse gets its own parser,
     cached trees are never edited in place)."""
@@ -101,6 +111,7 @@ class DocumentTrees:
         if not language:
             return None
         source = text.encode("utf-8")
+        key = _canonical(key) if key else key
         with self._lock:
             last = self._parsed.get(key) if key else None
         if last is not None and last.language == language and last.source == source:
@@ -133,7 +144,7 @@ class DocumentTrees:
 
     def forget(self, key: str) -> None:
         with self._lock:
-            self._parsed.pop(key, None)
+            self._parsed.pop(_canonical(key) if key else key, None)
 
 
 DOCUMENTS = DocumentTrees()

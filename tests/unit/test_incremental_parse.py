@@ -96,3 +96,17 @@ def test_capacity_and_language_change():
     tree = trees.parse("b.py", "javascript", "const x = 1;\n")
     assert tree.root_node.type == "program" and trees.incremental == 0
     assert trees.parse("x.unknown", "", "text") is None
+
+
+def test_a_document_named_through_a_symlink_shares_its_tree(tmp_path):
+    """The window knows a document by its editor path, the index by its resolved path: in a
+    symlinked folder both must reach one cached tree, or each pays a full parse."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    trees = DocumentTrees()
+    text = "def f(x):\n    return x\n" * 20
+    first = trees.parse(str(tmp_path / "link" / "a.py"), "python", text)
+    assert trees.parse(str(real / "a.py"), "python", text) is first
+    trees.parse(str(real / "a.py"), "python", text + "y = 1\n")
+    assert trees.incremental == 1
