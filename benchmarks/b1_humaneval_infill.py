@@ -2,7 +2,10 @@
 
     python -m benchmarks.b1_humaneval_infill                    # quick set, 207 tasks
     python -m benchmarks.b1_humaneval_infill --baseline-raw     # + raw-model baseline, same run
-    python -m benchmarks.b1_humaneval_infill --full --json results/b1.jsonl
+    python -m benchmarks.b1_humaneval_infill --full --json benchmarks/results/b1.jsonl
+
+Full output goes to the git-ignored ``benchmarks/results/``; a table README cites is copied to
+``benchmarks/tables/``.
 
 Each task is a fresh document (``didOpen`` of a new URI, one ``textDocument/inlineCompletion``
 with triggerKind Invoked, ``didClose``): no task can see another's text, and there is no

@@ -8,7 +8,10 @@ the full over-LSP B1 costs 25. This is a lab, not the benchmark: the claims in R
     python -m benchmarks.b1_lab --tasks-from benchmarks/results/b1-full-0.5b.jsonl \\
         --where later_sibling --variants before,current
 
-``--where`` picks the tasks from a B1 results file by a predicate on its rows (see WHERE);
+``--where`` picks the tasks from a B1 results file by a predicate on its rows (see WHERE). That
+file is a B1 ``--json`` run made locally: ``benchmarks/results/`` is ignored by git, so a fresh
+checkout has none (make it first with ``python -m benchmarks.b1_humaneval_infill --full --json
+benchmarks/results/b1-full-0.5b.jsonl``, ~25 min on 2 cores);
 ``--tasks`` takes indexes. A variant is the current tree with one change switched off
 (VARIANTS): "current" runs as is.
 """
@@ -72,7 +75,9 @@ WHERE: dict[str, Callable[[dict, InfillTask], bool]] = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.b1_lab")
     parser.add_argument("--tasks", default="", help="comma-separated task indexes (0..1032)")
-    parser.add_argument("--tasks-from", type=Path, help="a B1 --json results file")
+    parser.add_argument(
+        "--tasks-from", type=Path, help="a B1 --json results file (a run made locally)"
+    )
     parser.add_argument("--where", default="all", choices=sorted(WHERE))
     parser.add_argument("--variants", default="before,current")
     parser.add_argument("--model", default="", help="GGUF path or 0.5b/1.5b")
@@ -92,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.tasks:
         chosen = [by_index[int(i)] for i in args.tasks.split(",")]
     elif args.tasks_from:
+        if not args.tasks_from.is_file():
+            print(
+                f"{args.tasks_from}: no such file. --tasks-from reads a B1 --json run made locally "
+                "(benchmarks/results/ is not in git); make one with: python -m "
+                f"benchmarks.b1_humaneval_infill --full --json {args.tasks_from}",
+                file=sys.stderr,
+            )
+            return 2
         with args.tasks_from.open() as fh:
             rows = [json.loads(line) for line in fh]
         chosen = [
