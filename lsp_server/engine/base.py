@@ -1,7 +1,10 @@
 """The engine interface: token ids in, streamed text out, cancellable between tokens.
 
-In-process llama.cpp today; remote engines (llama-server, OpenAI-compatible, Ollama) implement
-the same protocol later, so nothing above this layer knows where the model runs.
+In-process llama.cpp (``engine.llama``) and remote engines (``engine.remote``: llama-server,
+OpenAI-compatible, Ollama) implement the same protocol. What differs between them is told by
+fields of the protocol (``forbids_tokens``, ``remote``, ``on_health``) and failures come as one
+error type (``EngineError``), so nothing above this layer probes an engine's class or imports a
+backend's module to know where the model runs.
 """
 
 from __future__ import annotations
@@ -10,10 +13,29 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from lsp_server.prompt.fim import FimDialect
+# At run time, not only for type checkers: ``typing.get_type_hints(Engine)`` resolves every
+# field (tests/unit/test_engine_protocol.py). ``prompt.fim`` imports nothing of ours.
+from lsp_server.prompt.fim import FimDialect
+
+# Told by an engine when it goes down or comes back: (state "down" | "up", a message for the
+# user). Called on the thread that ran the request: a listener on an event loop must hop to it.
+Health = Callable[[str, str], None]
+
+
+class EngineError(Exception):
+    """The engine answered with an error, or could not be reached.
+
+    One type for every backend, so a caller above the engine catches this and never a
+    backend's own error (``remote.http.RemoteError`` is a subclass). ``unreachable``: the
+    failure is at the connection level (the engine is down or restarting); the engine reports
+    that once through ``on_health``, so a caller need not warn about it again on every request.
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class Cancelled(Exception):
@@ -95,22 +117,55 @@ class Generation:
 
 
 class Engine(Protocol):
-    """What the completion pipeline needs from a model backend."""
+    """What the completion pipeline needs from a model backend.
 
+    Every capability is a field that each engine sets (no ``hasattr`` probing): a caller reads
+    ``engine.remote`` rather than asking which class it holds. Failures other than cancellation
+    are raised as ``EngineError``.
+    """
+
+    # Shown to the user (status, logs): the model file's name, or "kind:model" for a remote one.
     name: str
+    # Positions the model may use: prompt plus generation must stay below this.
     n_ctx: int
+    # The FIM control tokens the prompt is built with, as this engine's token ids.
     dialect: FimDialect
-    bos_id: int | None  # prepended to FIM prompts when the model's tokenizer wants one
+    # Prepended to FIM prompts when the model's tokenizer wants one; None otherwise.
+    bos_id: int | None
+    # The end-of-text token, spelled into the fix action's chat prompt; None when unknown (a
+    # remote engine, which stops on its own side).
     eos_id: int | None
-    chat_template: str | None  # Jinja text from the model file; None for base models
+    # Jinja text from the model file, for the fix action's chat prompt; None for base models
+    # (and remote engines, whose template we cannot read).
+    chat_template: str | None
     # Whether ``GenerationRequest.banned_first`` is honoured (our own sampler); a remote engine
     # samples on its side and would only answer the same again, so no re-decode is asked of it.
     forbids_tokens: bool
+    # Whether prompts leave this machine (the engine is reached over the network): such an
+    # engine can be down (``EngineError`` with ``unreachable``) and tells it via ``on_health``.
+    remote: bool
+    # Set by the server to hear of outages and recoveries, told once each rather than on
+    # every request. None: nobody listens. A local engine never calls it (it cannot go down).
+    on_health: Health | None
 
-    def tokenize(self, text: str, special: bool = False) -> list[int]: ...
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        """Token ids of ``text``; control-token spellings become tokens only with special."""
+        ...
 
-    def special_text(self, token_id: int | None) -> str: ...
+    def special_text(self, token_id: int | None) -> str:
+        """The text of a control token (for chat templates); "" for None."""
+        ...
 
-    def detokenize(self, ids: list[int], special: bool = False) -> str: ...
+    def detokenize(self, ids: list[int], special: bool = False) -> str:
+        """The text of ``ids``; special=True spells control tokens out (prompt logs)."""
+        ...
 
-    def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation: ...
+    def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        """Run one request. Raises ``Cancelled`` when ``cancel`` fires before the answer is
+        complete, ``EngineError`` when the engine fails."""
+        ...
+
+    def close(self) -> None:
+        """Free what the engine holds (a model in memory), so a replacement does not need
+        room for both; the engine is not used afterwards."""
+        ...

@@ -18,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from lsp_server.engine.base import Cancelled, CancelToken, Generation, GenerationRequest
+from lsp_server.engine.base import (
+    Cancelled,
+    CancelToken,
+    Generation,
+    GenerationRequest,
+    Health,
+)
 from lsp_server.prompt.fim import FimDialect
 
 log = logging.getLogger(__name__)
@@ -32,7 +38,11 @@ TOP_K = 40  # candidates kept when sampling with a temperature
 class LlamaEngine:
     """One llama.cpp model and context; NOT thread-safe: drive it from one worker thread."""
 
-    forbids_tokens = True
+    forbids_tokens = True  # our own sampler honours ``banned_first``
+    remote = False  # the model runs in this process: no prompt leaves the machine
+    # Part of the ``Engine`` protocol so the server can set it on any engine; never called here
+    # (a model in this process cannot go down and come back).
+    on_health: Health | None = None
 
     def __init__(
         self,

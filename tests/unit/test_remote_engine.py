@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lsp_server.engine.base import CancelToken, GenerationRequest
+from lsp_server.engine.base import CancelToken, EngineError, GenerationRequest
 from lsp_server.engine.remote.engine import RemoteEngine, dialect_name
 from lsp_server.engine.remote.http import Http, RemoteError
 from lsp_server.engine.remote.vocab import TextVocab, estimate_pieces
@@ -168,6 +168,7 @@ def test_a_dead_engine_fails_fast_after_the_first_failure_and_is_reported_once()
     with pytest.raises(RemoteError, match="connection refused") as info:
         e.generate(request(e), CancelToken())
     assert info.value.unreachable
+    assert isinstance(info.value, EngineError)  # what the server catches, whatever the engine
     started = time.monotonic()
     for _ in range(20):
         with pytest.raises(RemoteError, match="next try in"):

@@ -22,7 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lsp_server.engine.base import Cancelled, CancelToken, Generation, GenerationRequest
+from lsp_server.engine.base import (
+    Cancelled,
+    CancelToken,
+    Generation,
+    GenerationRequest,
+    Health,
+)
 from lsp_server.engine.remote.http import Http, RemoteError
 from lsp_server.engine.remote.vocab import TextVocab
 from lsp_server.prompt.fim import FimDialect, spellings
@@ -31,8 +37,6 @@ log = logging.getLogger(__name__)
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 KINDS = ("llama-server", "openai", "ollama")
-
-Health = Callable[[str, str], None]  # (state "down" | "up", message)
 
 
 @dataclass
@@ -136,6 +140,7 @@ class RemoteEngine:
     eos_id = None
     forbids_tokens = False  # the server samples: a re-decode would return the same answer
     chat_template: str | None = None
+    remote = True  # prompts leave the machine (redacted unless remoteRedact is off)
 
     def __init__(
         self,
@@ -178,7 +183,12 @@ class RemoteEngine:
         self._failures = 0
         self._down_until = 0.0
         self._down_reason = ""
-        self.on_health: Health | None = None
+        self.on_health: Health | None = None  # set by the server: outages, told once
+
+    def close(self) -> None:
+        """Nothing to free: the model lives on the other machine and every request opens and
+        closes its own connection. There for the ``Engine`` protocol (a model swap closes the
+        old engine whichever kind it is)."""
 
     # -- tokens ---------------------------------------------------------------------------
     def tokenize(self, text: str, special: bool = False) -> list[int]:

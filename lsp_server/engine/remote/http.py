@@ -20,19 +20,20 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from lsp_server.engine.base import Cancelled, CancelToken
+from lsp_server.engine.base import Cancelled, CancelToken, EngineError
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS_S = (0.2, 0.6)  # connection failures: the engine never saw the request
 
 
-class RemoteError(Exception):
-    """The engine answered with an error, or could not be reached."""
+class RemoteError(EngineError):
+    """The engine answered with an error, or could not be reached (``unreachable``: at the
+    connection level, the engine is down or restarting).
 
-    def __init__(self, message: str, *, unreachable: bool = False) -> None:
-        super().__init__(message)
-        self.unreachable = unreachable  # connection-level: the engine is down or restarting
+    The remote code's own name for ``EngineError``: callers above the engine catch
+    ``EngineError`` and never need to import this module.
+    """
 
 
 class Http:
