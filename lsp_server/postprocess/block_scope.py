@@ -9,6 +9,7 @@ block, or (brace languages) a closing brace nothing in the answer opened.
 from __future__ import annotations
 
 from lsp_server.context.types import Context, Mode
+from lsp_server.postprocess._filter import Filter
 from lsp_server.postprocess._lines import (
     BRACE_LANGUAGES,
     drop_trailing_blank_lines,
@@ -87,3 +88,29 @@ def apply(text: str, ctx: Context) -> str:
             if col >= 0:
                 return _cut_at_closer(lines, i, col, ctx)
     return drop_trailing_blank_lines(text)
+
+
+def stop(generated: str, ctx: Context) -> bool:
+    """Once a line is indented less than the cursor's block: ``apply`` cuts there.
+
+    A new line stops as soon as its first character shows, unless that is a closing bracket: a
+    closer like ``});`` may belong to the answer (``closing_allowed``), so that line is awaited
+    in full. Multi-line mode only, like ``apply``.
+    """
+    if ctx.mode is not Mode.MULTI_LINE:
+        return False
+    *done, growing = generated.split("\n")
+    if not done:
+        return False
+    limit = indent_limit(done, ctx)
+    if limit is None:
+        return False
+    if any(not is_blank(line) and indent_width(line) < limit for line in done[1:]):
+        return True
+    head = growing.lstrip()
+    return bool(head) and head[0] not in ")]}" and indent_width(growing) < limit
+
+
+# A drop: the answer leaves the cursor's block before writing anything in it (the next function,
+# top-level code), often on the re-decode another filter asked for: worth one more.
+FILTER = Filter(apply, wrong_start=True, stop=stop)

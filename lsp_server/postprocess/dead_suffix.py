@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from lsp_server.context.types import Context
+from lsp_server.postprocess._filter import Filter
 from lsp_server.postprocess._lines import (
     bracket_net,
     indent_width,
@@ -84,3 +85,7 @@ def cut(text: str, ctx: Context) -> str:
 
 def apply(text: str, ctx: Context) -> str:
     return cut(text, ctx)
+
+
+# A drop: the answer was nothing but a terminator (``return x``) ending the function too soon.
+FILTER = Filter(apply, wrong_start=True)

@@ -11,6 +11,7 @@ with fewer errors. Otherwise the answer's first line is placed at the cursor's i
 from __future__ import annotations
 
 from lsp_server.context.types import Context
+from lsp_server.postprocess._filter import Filter
 from lsp_server.postprocess._lines import indent_width, last_nonblank_line, opens_block
 from lsp_server.syntax.tree import syntax_errors
 
@@ -35,3 +36,7 @@ def apply(text: str, ctx: Context) -> str:
     if as_is is not None and dedent is not None and as_is < dedent:
         return text
     return dedented
+
+
+# Only re-indents, never drops an answer.
+FILTER = Filter(apply, wrong_start=False)

@@ -1,17 +1,17 @@
 """The post-processing pipeline: raw model text + Context -> text to insert ("" = nothing).
 
 One filter per module, run in the order of ``FILTERS``; the first filter that returns "" ends
-the run. ``should_stop`` is the streaming-time counterpart the engine calls after every token:
-it recognises, cheaply, the points where the filters would cut anyway, so the model stops
-generating text that would be thrown away (most of a CPU's latency budget).
+the run. Each module declares its own rules in its ``FILTER`` (``_filter.Filter``): whether a
+drop is a wrong start worth a re-decode, and, where it can tell from a partial answer, its
+streaming stop rule. ``WRONG_START`` and ``should_stop`` are built here from ``FILTERS``, so a
+rule is written once, next to the cut it mirrors, and a renamed filter keeps it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from lsp_server.context.types import Context, Mode
+from lsp_server.context.types import Context
 from lsp_server.postprocess import (
     block_scope,
     chat_tail,
@@ -27,12 +27,9 @@ from lsp_server.postprocess import (
     trailing_comment,
     trim_space,
 )
-from lsp_server.postprocess._lines import indent_width, is_blank
-from lsp_server.postprocess._markers import first_tail_line, special_token_index
+from lsp_server.postprocess._filter import Apply, Filter, StopRule, module_name
 
 log = logging.getLogger(__name__)
-
-Filter = Callable[[str, Context], str]
 
 # Order matters:
 # - chat_tail first: markers and leaked special tokens can sit on any line, even the first.
@@ -49,36 +46,33 @@ Filter = Callable[[str, Context], str]
 # - empty before syntax_check: the tree-sitter reparses are the only costly step, run last on
 #   what survived.
 FILTERS: list[Filter] = [
-    chat_tail.apply,
-    placeholder.apply,
-    single_line.apply,
-    trim_space.apply,
-    indentation.apply,
-    block_scope.apply,
-    repetition.apply,
-    trailing_comment.apply,
-    suffix_overlap.apply,
-    suffix_repeat.apply,
-    dead_suffix.apply,
-    empty.apply,
-    syntax_check.apply,
+    chat_tail.FILTER,
+    placeholder.FILTER,
+    single_line.FILTER,
+    trim_space.FILTER,
+    indentation.FILTER,
+    block_scope.FILTER,
+    repetition.FILTER,
+    trailing_comment.FILTER,
+    suffix_overlap.FILTER,
+    suffix_repeat.FILTER,
+    dead_suffix.FILTER,
+    empty.FILTER,
+    syntax_check.FILTER,
 ]
 
 
-def filter_name(fn: Filter) -> str:
+def filter_name(fn: Filter | Apply) -> str:
     """The filter's module name (``block_scope``), as used by golden cases and logs."""
-    return fn.__module__.rsplit(".", 1)[-1]
+    return fn.name if isinstance(fn, Filter) else module_name(fn)
 
 
-# Filters whose rejection means "the model took a wrong first step" (jumped ahead to a line that
-# stands below, ended the function early, wrote a placeholder, started code that cannot parse
-# where it stands, left the block or the code altogether for a test tail): worth a re-decode
-# with that first token forbidden, rather than no suggestion. syntax_check: 19 of the 39 empty
-# answers on B1's full set with the 0.5B; chat_tail and block_scope: the second try of many of
-# the others (`return x` forbidden, the model writes `if __name__ == "__main__":` instead).
-WRONG_START = frozenset(
-    {"placeholder", "suffix_repeat", "dead_suffix", "syntax_check", "chat_tail", "block_scope"}
-)
+# Filters whose drop means "the model took a wrong first step": the completion stage decodes
+# again with that first token forbidden (each module's ``FILTER`` says why it is or is not one).
+WRONG_START = frozenset(f.name for f in FILTERS if f.wrong_start)
+
+# The streaming stop rules of the filters that have one, in pipeline order.
+STOP_RULES: tuple[StopRule, ...] = tuple(f.stop for f in FILTERS if f.stop is not None)
 
 
 def postprocess(raw: str, ctx: Context) -> str:
@@ -89,10 +83,10 @@ def postprocess(raw: str, ctx: Context) -> str:
 def run_filters(raw: str, ctx: Context) -> tuple[str, str | None]:
     """``postprocess``, also naming the filter that dropped the answer (None: kept)."""
     text = raw.replace("\r\n", "\n")
-    for apply in FILTERS:
-        name = filter_name(apply)
+    for step in FILTERS:
+        name = filter_name(step)
         try:
-            text = apply(text, ctx)
+            text = step(text, ctx)
         except Exception:  # a filter bug must cost one suggestion, never the server
             log.exception("postprocess filter %s failed; suggestion dropped", name)
             return "", name
@@ -105,39 +99,9 @@ def run_filters(raw: str, ctx: Context) -> tuple[str, str | None]:
 def should_stop(generated: str, ctx: Context) -> bool:
     """Whether ``generated`` (the text streamed so far) already holds the whole answer.
 
-    Single-line mode: at the first newline, since ``single_line`` keeps the first line only
-    (when nothing came before the newline the answer is empty and will be dropped anyway).
-    Multi-line mode: see ``_multi_line_complete``. Any mode: at a leaked special token.
-    Linear in ``len(generated)``.
+    True as soon as one filter's ``stop`` sees that its cut is certain (chat_tail: a leaked
+    special token or a completed tail line; single_line: a newline; block_scope: a line leaving
+    the block; repetition: a line loop), so the model stops generating text that would be
+    thrown away (most of a CPU's latency budget). Linear in ``len(generated)``.
     """
-    if special_token_index(generated) >= 0:
-        return True
-    if ctx.mode is not Mode.MULTI_LINE:
-        return "\n" in generated
-    return _multi_line_complete(generated.split("\n"), ctx)
-
-
-def _multi_line_complete(lines: list[str], ctx: Context) -> bool:
-    """Stop where ``block_scope``, ``chat_tail`` or ``repetition`` would cut anyway.
-
-    That is a completed line starting a chat/test tail, a completed line repeating the two
-    before it, or a line indented less than the cursor's block. The latter stops as soon as its
-    first character shows, unless it starts with a closing bracket: a closer like ``});`` may
-    belong to the answer, so that line is awaited in full.
-    """
-    done, growing = lines[:-1], lines[-1]
-    if not done:
-        return False
-    if first_tail_line(done, ctx) is not None:
-        return True
-    limit = block_scope.indent_limit(done, ctx)
-    if limit is not None:
-        if any(not is_blank(line) and indent_width(line) < limit for line in done[1:]):
-            return True
-        head = growing.lstrip()
-        if head and head[0] not in ")]}" and indent_width(growing) < limit:
-            return True
-    if len(done) < 3 or is_blank(done[-1]):
-        return False
-    third = ctx.line_prefix + done[0] if len(done) == 3 else done[-3]
-    return done[-1].rstrip() == done[-2].rstrip() == third.rstrip()
+    return any(stop(generated, ctx) for stop in STOP_RULES)

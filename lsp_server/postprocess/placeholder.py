@@ -9,6 +9,7 @@ with that first token forbidden.
 from __future__ import annotations
 
 from lsp_server.context.types import Context
+from lsp_server.postprocess._filter import Filter
 from lsp_server.postprocess._lines import is_blank
 from lsp_server.postprocess._markers import is_placeholder
 
@@ -20,3 +21,7 @@ def apply(text: str, ctx: Context) -> str:
         if not is_blank(line):
             return "" if is_placeholder(line) else text
     return text
+
+
+# A drop: the model wrote a tutorial's stand-in where code goes, a first step worth forbidding.
+FILTER = Filter(apply, wrong_start=True)

@@ -10,6 +10,7 @@ repeats never are. A single line counts as a loop from its third consecutive cop
 from __future__ import annotations
 
 from lsp_server.context.types import Context
+from lsp_server.postprocess._filter import Filter
 from lsp_server.postprocess._lines import drop_trailing_blank_lines, is_blank
 
 MIN_LINE_RUN = 3
@@ -62,3 +63,20 @@ def apply(text: str, ctx: Context) -> str:
         return text
     kept = text.split("\n")[: min(cuts)]
     return drop_trailing_blank_lines("\n".join(kept))
+
+
+def stop(generated: str, ctx: Context) -> bool:
+    """Once the last MIN_LINE_RUN completed lines are copies of one non-blank line: ``apply``
+    keeps the first copy, so what follows is lost anyway. Block loops are left to ``apply``
+    (the token cap ends them); only the cheap single-line check runs per token."""
+    done = generated.split("\n")[:-1]
+    if len(done) < MIN_LINE_RUN or is_blank(done[-1]):
+        return False
+    run = done[-MIN_LINE_RUN:]
+    if len(done) == MIN_LINE_RUN:
+        run[0] = ctx.line_prefix + run[0]  # line 0 as the user sees it, as in ``apply``
+    return len({line.rstrip() for line in run}) == 1
+
+
+# Its cut keeps the loop's first copy: what is left was the model's start, not a wrong one.
+FILTER = Filter(apply, wrong_start=False, stop=stop)

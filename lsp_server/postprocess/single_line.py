@@ -13,6 +13,7 @@ go is ``block_scope``'s question.
 from __future__ import annotations
 
 from lsp_server.context.types import Context, Mode
+from lsp_server.postprocess._filter import Filter
 
 
 def apply(text: str, ctx: Context) -> str:
@@ -20,3 +21,13 @@ def apply(text: str, ctx: Context) -> str:
         return text
     # Mode.NONE never reaches the filters from the server; treat it as the most cautious mode.
     return text.split("\n", 1)[0].rstrip()
+
+
+def stop(generated: str, ctx: Context) -> bool:
+    """At the first newline outside multi-line mode: ``apply`` keeps the first line only (when
+    nothing came before the newline the answer is empty and will be dropped anyway)."""
+    return ctx.mode is not Mode.MULTI_LINE and "\n" in generated
+
+
+# Cutting to one line is the mode's rule, not a judgement of the model's first step.
+FILTER = Filter(apply, wrong_start=False, stop=stop)

@@ -13,6 +13,7 @@ like ``foo(a)`` before an auto-closed ``)`` (in ``print(|)``) ends with a ``)`` 
 from __future__ import annotations
 
 from lsp_server.context.types import Context
+from lsp_server.postprocess._filter import Filter
 from lsp_server.postprocess._lines import (
     BRACE_LANGUAGES,
     bracket_net,
@@ -77,3 +78,8 @@ def _strip_line_suffix(text: str, ctx: Context) -> str:
 
 def apply(text: str, ctx: Context) -> str:
     return _strip_line_suffix(_drop_duplicated_lines(text, ctx), ctx)
+
+
+# An answer it empties only restated what follows the cursor; the one such case worth a re-decode
+# (the line below, repeated) ``completion`` recognises itself (``suffix_repeat.repeats_neighbour``).
+FILTER = Filter(apply, wrong_start=False)

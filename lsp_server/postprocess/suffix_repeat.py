@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from lsp_server.context.types import Context
+from lsp_server.postprocess._filter import Filter
 from lsp_server.postprocess._lines import (
     indent_width,
     is_blank,
@@ -97,3 +98,7 @@ def apply(text: str, ctx: Context) -> str:
     if repeats_neighbour(text, ctx) or repeats_later_sibling(text, ctx):
         return ""
     return text
+
+
+# A drop: the model jumped ahead to a line that already stands below (or echoed the one above).
+FILTER = Filter(apply, wrong_start=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from tree_sitter import Node, Tree
 
 from lsp_server.context.types import Context
+from lsp_server.postprocess._filter import Filter
 from lsp_server.syntax.languages import parser as make_parser
 
 
@@ -96,3 +97,7 @@ def apply(text: str, ctx: Context) -> str:
     for cut, end in reversed(spans):
         source = source[:cut] + source[end:]
     return source[len(head) :].decode("utf-8")
+
+
+# It only cuts narrating end-of-line comments: the code before them was the model's start.
+FILTER = Filter(apply, wrong_start=False)

@@ -8,6 +8,7 @@ indentation the model supplies (the cursor may sit at column 0 of a line inside 
 from __future__ import annotations
 
 from lsp_server.context.types import Context
+from lsp_server.postprocess._filter import Filter
 
 
 def apply(text: str, ctx: Context) -> str:
@@ -15,3 +16,7 @@ def apply(text: str, ctx: Context) -> str:
     if left.strip() and left[-1] in " \t" and text[:1] in (" ", "\t"):
         return text.lstrip(" \t")
     return text
+
+
+# Only trims whitespace, never drops an answer that had code.
+FILTER = Filter(apply, wrong_start=False)
