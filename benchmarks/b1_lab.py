@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
 
-    from lsp_server.completion import Completer, Snapshot
+    from lsp_server.completion import Completer
     from lsp_server.context.anchor import AnchorMemory
+    from lsp_server.context.types import Snapshot
     from lsp_server.engine.base import CancelToken
     from lsp_server.loader import load_engine
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no tasks chosen", file=sys.stderr)
         return 2
     settings = lab_settings({"prefetch": False}, args.model)
-    completer = Completer(load_engine(settings).engine, settings, None)
+    completer = Completer(load_engine(settings).engine)
     anchors = AnchorMemory()  # as the server keeps them, per document
     variants = args.variants.split(",")
     results: dict[str, list[dict]] = {v: [] for v in variants}
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             with VARIANTS[variant]():
                 anchor = anchors.anchor(path, text, offset)
                 snapshot = Snapshot(text, offset, "python", path, anchor)
-                result = completer.complete(snapshot, CancelToken())
+                result = completer.complete(snapshot, CancelToken(), settings)
             ms = (time.perf_counter() - started) * 1000
             got = result.text
             row = {

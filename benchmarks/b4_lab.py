@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from lsp_server.completion import Completer, Snapshot
+    from lsp_server.completion import Completer
+    from lsp_server.context.types import Snapshot
     from lsp_server.engine.base import CancelToken
     from lsp_server.index.workspace import WorkspaceIndex
     from lsp_server.loader import load_engine
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load_engine(settings)
     index = WorkspaceIndex(persist=False)
     index.scan(index.add_folder(root))
-    completer = Completer(loaded.engine, settings, index)
+    completer = Completer(loaded.engine, index.trees)
     variants = args.variants.split(",")
     rows: dict[str, list[dict]] = {v: [] for v in variants}
     out = args.json.open("w") if args.json else None
@@ -201,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             retrieval_ms = (time.perf_counter() - started) * 1000
             completer._extras.clear()
-            completer._snippets = lambda doc, s=snippets: s  # type: ignore[method-assign]
-            result = completer.complete(Snapshot(text, offset, "python", path), CancelToken())
+            completer._snippets = lambda doc, _s, _i, s=snippets: s  # type: ignore[method-assign]
+            snapshot = Snapshot(text, offset, "python", path)
+            result = completer.complete(snapshot, CancelToken(), settings, index)
             got = first_line(result.text)
             row = {
                 "variant": variant,

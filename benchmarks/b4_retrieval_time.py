@@ -11,7 +11,7 @@ interpreter, alternating (this tree, baseline, this tree, baseline) so machine l
 medians of the per-round p50 / p95 / max are printed, for all cursors and for "later
 requests": cursors in the file the previous cursor was in (the file already open, as while the
 user edits it), and "first in a file". A tree whose server parses documents on didOpen
-(``lsp_server.documents.warm_tree``) gets that parse, untimed, before its first request in a
+(``warm_tree``) gets that parse, untimed, before its first request in a
 file, with the file as on disk; before that, the first request in a file parsed it whole.
 """
 
@@ -39,22 +39,25 @@ llm = open_llama(str(resolve_model(None).path), n_ctx=512, n_threads=1, vocab_on
 tokens = lambda s: len(llm.tokenize(s.encode(), add_bos=False, special=False))
 count = functools.lru_cache(maxsize=8192)(tokens)
 root, tasks = generate()
-try:  # trees since the server parses a document on didOpen (lsp_server.documents.warm_tree)
-    from lsp_server.documents import warm_tree
-    from lsp_server.syntax.incremental import DOCUMENTS
-except ImportError:
-    DOCUMENTS = None
 index = WorkspaceIndex(persist=False)
+# The trees open documents are parsed into (the server parses a document on didOpen): the
+# index's own since the services layer, a module-level cache before it, none before that.
+TREES = getattr(index, "trees", None)
+if TREES is None:
+    try:
+        from lsp_server.syntax.incremental import DOCUMENTS as TREES
+    except ImportError:
+        TREES = None
 index.scan(index.add_folder(root))
 times, later, first, previous = [], [], [], None
 for t in tasks:
     text = masked(root, t)
     offset = sum(len(line) + 1 for line in text.split("\n")[: t.line]) + len(t.indent)
     path = str(root / t.path)
-    if t.path != previous and DOCUMENTS is not None:
+    if t.path != previous and TREES is not None:
         # didOpen with the file as on disk, then the user's edit (the masked line) and the
         # request: what the server's warm-up parse does, untimed as in the server
-        DOCUMENTS.parse(str((root / t.path).resolve()), "python", (root / t.path).read_text())
+        TREES.parse(str((root / t.path).resolve()), "python", (root / t.path).read_text())
     index.set_live(path, text, "python")
     started = time.perf_counter()
     Retriever(index, count).retrieve(path, text, offset, 512, 20.0)

@@ -75,7 +75,7 @@ def _load(settings):
 
 
 def _settings(args: argparse.Namespace):
-    from lsp_server.settings import Settings, merge
+    from lsp_server.services.config import Config
 
     # A one-shot command waits for its answer anyway: no time cap on generation (the editor's
     # per-keystroke cap, maxTimeMs, would cut the answer on a busy machine); --set overrides.
@@ -90,10 +90,10 @@ def _settings(args: argparse.Namespace):
             raw[key.strip()] = json.loads(value)
         except ValueError:
             raw[key.strip()] = value  # a bare string
-    settings, errors = merge(Settings(), raw)
-    if errors:
-        raise SystemExit("infill-lsp: " + "; ".join(errors))
-    return settings
+    applied = Config().apply(raw, "--set")
+    if applied.errors:
+        raise SystemExit("; ".join(applied.errors))
+    return applied.new
 
 
 def cmd_model(args: argparse.Namespace) -> int:
@@ -120,7 +120,8 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
-    from lsp_server.completion import Completer, Snapshot
+    from lsp_server.completion import Completer
+    from lsp_server.context.types import Snapshot
     from lsp_server.engine.base import CancelToken
     from lsp_server.syntax.languages import normalise
 
@@ -140,7 +141,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     load_s = time.perf_counter() - started
     snapshot = Snapshot(text, offset, normalise(args.language, path), os.path.abspath(path))
-    result = Completer(loaded.engine, settings).complete(snapshot, CancelToken())
+    result = Completer(loaded.engine).complete(snapshot, CancelToken(), settings)
     print(result.text, flush=True)
     print(
         f"[model {loaded.engine.name} loaded in {load_s:.1f}s; {result.stats()}]",
@@ -208,12 +209,13 @@ def cmd_fix(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from lsp_server.server import server
+    from lsp_server.server import build_server
 
-    if args.model:
-        from lsp_server.settings import merge
-
-        server.settings, _ = merge(server.settings, {"modelPath": args.model})
+    server = build_server()
+    if args.model:  # before initializationOptions, which may name another model
+        applied = server.services.apply_settings({"modelPath": args.model}, "--model")
+        if applied.errors:
+            raise SystemExit("; ".join(applied.errors))
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
 import os
 import time
 from collections import OrderedDict
@@ -16,16 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lsp_server.context.retrieval import Retriever, snippet_cost
-from lsp_server.context.types import Context, Mode, Snippet
+from lsp_server.context.types import Context, Mode, Snapshot, Snippet
 from lsp_server.context.window import Budget, build_context
 from lsp_server.engine.base import CancelToken, Engine, Generation, GenerationRequest
 from lsp_server.index.workspace import WorkspaceIndex
+from lsp_server.paths import canonical
 from lsp_server.postprocess.pipeline import WRONG_START, run_filters, should_stop
 from lsp_server.postprocess.suffix_repeat import repeats_neighbour
 from lsp_server.prompt.builder import build_fim_prompt
 from lsp_server.settings import Settings
-
-log = logging.getLogger(__name__)
+from lsp_server.syntax.incremental import DocumentTrees
 
 # Extra decodes allowed when the answer only repeats a neighbouring line. Each costs generation
 # time only: the prompt is still in the KV cache.
@@ -35,17 +34,6 @@ COUNT_CACHE_LINES = 8192
 # changing them costs the whole prompt's evaluation; the anchor changes rarely (context.anchor).
 EXTRA_CACHE = 64
 RETRIEVAL_MS = 20.0
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The document as it was when the request arrived (``offset`` in Python characters)."""
-
-    text: str
-    offset: int
-    language: str  # normalised grammar name or ""
-    path: str = ""
-    anchor: int | None = None  # see context.anchor; None: the cursor's line start
 
 
 @dataclass
@@ -78,14 +66,13 @@ class Completion:
 
 
 class Completer:
-    """Runs the pipeline against one engine with the current settings."""
+    """Runs the pipeline against one engine. Settings and the index come with each call: their
+    owner (the server's services, or a one-shot command) holds them once; the completer keeps
+    only what it computes from the engine (token counts, cross-file snippets per anchor)."""
 
-    def __init__(
-        self, engine: Engine, settings: Settings, index: WorkspaceIndex | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, trees: DocumentTrees | None = None) -> None:
         self.engine = engine
-        self.settings = settings
-        self.index = index
+        self.trees = trees  # open documents' trees (the server's); None: parse afresh
         self._extras: OrderedDict[tuple[str, int], tuple[Snippet, ...]] = OrderedDict()
         self.retrieval_ms = 0.0  # of the last context_for
         # Token counts of lines for the context budgets: between keystrokes almost every line
@@ -95,34 +82,44 @@ class Completer:
     def _tokens_in(self, text: str) -> int:
         return len(self.engine.tokenize(text))
 
-    def context_for(self, doc: Snapshot) -> Context:
+    def context_for(
+        self, doc: Snapshot, settings: Settings, index: WorkspaceIndex | None = None
+    ) -> Context:
         """The local window, with cross-file snippets in front when the index has any; their
         tokens come out of the prefix budget, so the prompt does not grow."""
         started = time.perf_counter()
-        extra = self._snippets(doc)
+        extra = self._snippets(doc, settings, index)
         self.retrieval_ms = (time.perf_counter() - started) * 1000
         cost = sum(snippet_cost(self._count, s.text) for s in extra)
-        budget = Budget(max(64, self.settings.prefix_tokens - cost), self.settings.suffix_tokens)
+        budget = Budget(max(64, settings.prefix_tokens - cost), settings.suffix_tokens)
         ctx = build_context(
-            doc.text, doc.offset, doc.language, self._count, budget, doc.path, doc.anchor
+            doc.text,
+            doc.offset,
+            doc.language,
+            self._count,
+            budget,
+            doc.path,
+            doc.anchor,
+            self.trees,
         )
-        if not extra and self.settings.prompt_format != "repo":
+        if not extra and settings.prompt_format != "repo":
             return ctx
-        if self.index is not None:
-            repo, shown = self.index.display(doc.path)
+        if index is not None:
+            repo, shown = index.display(doc.path)
         else:
             repo, shown = "", os.path.basename(doc.path)
         return dataclasses.replace(ctx, extra=extra, repo=repo, path=shown)
 
-    def _snippets(self, doc: Snapshot) -> tuple[Snippet, ...]:
+    def _snippets(
+        self, doc: Snapshot, settings: Settings, index: WorkspaceIndex | None
+    ) -> tuple[Snippet, ...]:
         """Cross-file snippets for a document inside a workspace folder (a file outside has
         no repository to draw from)."""
-        index = self.index
         if index is None or not doc.path:
             return ()
-        if not self.settings.repo_context_for(self.engine.name):
+        if not settings.repo_context_for(self.engine.name):
             return ()
-        if index.folder_of(Path(doc.path).resolve()) is None:
+        if index.folder_of(Path(canonical(doc.path))) is None:
             return ()
         anchor = doc.anchor if doc.anchor is not None else doc.text.rfind("\n", 0, doc.offset)
         key = (doc.path, anchor)
@@ -132,16 +129,22 @@ class Completer:
             return cached
         retriever = Retriever(index, self._count)
         found = retriever.retrieve(
-            doc.path, doc.text, doc.offset, self.settings.repo_context_tokens, RETRIEVAL_MS
+            doc.path, doc.text, doc.offset, settings.repo_context_tokens, RETRIEVAL_MS
         )
         self._extras[key] = found
         while len(self._extras) > EXTRA_CACHE:
             self._extras.popitem(last=False)
         return found
 
-    def complete(self, doc: Snapshot, cancel: CancelToken) -> Completion:
+    def complete(
+        self,
+        doc: Snapshot,
+        cancel: CancelToken,
+        settings: Settings,
+        index: WorkspaceIndex | None = None,
+    ) -> Completion:
         started = time.perf_counter()
-        ctx = self.context_for(doc)
+        ctx = self.context_for(doc, settings, index)
         context_ms = (time.perf_counter() - started) * 1000
         if ctx.mode is Mode.NONE:
             return Completion("", "", ctx.mode, None, context_ms, context_ms)
@@ -152,15 +155,15 @@ class Completer:
             engine.dialect,
             engine.tokenize,
             engine.bos_id,
-            repo_format=self.settings.prompt_format == "repo",
+            repo_format=settings.prompt_format == "repo",
         )
         single = ctx.mode is Mode.SINGLE_LINE
         request = GenerationRequest(
             prompt=prompt,
-            max_tokens=self.settings.max_tokens_single_line if single else self.settings.max_tokens,
-            temperature=self.settings.temperature,
+            max_tokens=settings.max_tokens_single_line if single else settings.max_tokens,
+            temperature=settings.temperature,
             should_stop=lambda text: should_stop(heal(text, ctx.pending), ctx),
-            max_time_ms=self.settings.max_time_ms,
+            max_time_ms=settings.max_time_ms,
         )
         generation, text = self._decode(request, ctx, cancel)
         total_ms = (time.perf_counter() - started) * 1000
@@ -174,9 +177,8 @@ class Completer:
             len(ctx.extra),
             retrieval_ms=self.retrieval_ms,
         )
-        if self.settings.log_prompts:
+        if settings.log_prompts:
             result.prompt = prompt
-        log.info("completion %s", result.stats())
         return result
 
     def _decode(
@@ -195,7 +197,7 @@ class Completer:
             evaluated += generation.evaluated_tokens
             answer = heal(_complete_part(generation), ctx.pending)
             text, dropped_by = run_filters(answer, ctx)
-            if text or not generation.tokens or not getattr(self.engine, "forbids_tokens", False):
+            if text or not generation.tokens or not self.engine.forbids_tokens:
                 break
             if dropped_by not in WRONG_START and not repeats_neighbour(answer, ctx):
                 break

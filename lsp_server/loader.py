@@ -30,24 +30,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
-# Settings whose change needs the model reloaded (the rest apply to the next request).
-RELOAD_KEYS = (
-    "model",
-    "model_path",
-    "n_gpu_layers",
-    "n_threads",
-    "context_size",
-    "engine",
-    "remote_url",
-    "remote_model",
-    "remote_api_key_env",
-    "remote_fim_dialect",
-    "remote_vocab",
-    "remote_timeout_ms",
-    "remote_max_concurrent",
-    "remote_redact",
-)
-
 
 @dataclass
 class LoadedModel:
@@ -158,7 +140,3 @@ def context_window(requested: int, trained: int | None) -> int:
         log.info("contextSize %d capped at the model's trained context %d", requested, trained)
         return trained
     return requested
-
-
-def needs_reload(old: Settings, new: Settings) -> bool:
-    return any(getattr(old, key) != getattr(new, key) for key in RELOAD_KEYS)

@@ -33,6 +33,11 @@ class TypingCache:
     def clear(self) -> None:
         self._entries.clear()
 
+    def forget(self, uri: str) -> None:
+        """A closed document's entries go (they could only match its text anyway)."""
+        for key in [key for key in self._entries if key[0] == uri]:
+            del self._entries[key]
+
     def remember(
         self, uri: str, text: str, offset: int, suggestion: str, *, empty_ok: bool = False
     ) -> None:

@@ -29,7 +29,7 @@ TRAIN_FILES = (
     "lsp_server/prompt/fim.py",
     "lsp_server/model/gguf.py",
     "lsp_server/model/resolve.py",
-    "lsp_server/documents.py",
+    "lsp_server/services/documents.py",
 )
 SPECIAL_TOKENS = (
     "<|endoftext|>",

@@ -25,6 +25,7 @@ from lsp_server.context.types import Snippet
 from lsp_server.index.chunks import identifiers, jaccard
 from lsp_server.index.symbols import FileSymbols, Import, Symbol, squash
 from lsp_server.index.workspace import WorkspaceIndex
+from lsp_server.paths import canonical
 
 QUERY_ABOVE = 30  # lines above the cursor whose identifiers are resolved
 QUERY_BELOW = 8
@@ -152,7 +153,7 @@ class Retriever:
             return ()
         started = time.perf_counter()
         deadline = started + time_budget_ms / 1000
-        path = os.path.realpath(path) if path else ""
+        path = canonical(path)
         own = self.index.symbols_of(path) if path else None
         defined_here = {s.name for s in own.symbols} if own else set()
         imports = {i.local: i for i in own.imports} if own else {}

@@ -15,6 +15,17 @@ class Snippet:
     kind: str  # "definition" | "similar"
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The document as it was when the request arrived (``offset`` in Python characters)."""
+
+    text: str
+    offset: int
+    language: str  # normalised grammar name or ""
+    path: str = ""
+    anchor: int | None = None  # see context.anchor; None: the cursor's line start
+
+
 class Mode(enum.Enum):
     """How much text the model may propose at this cursor.
 

@@ -15,7 +15,7 @@ from lsp_server.context.anchor import indent_end, is_anchor
 from lsp_server.context.mode import decide_mode
 from lsp_server.context.types import Context
 from lsp_server.syntax import tree as syntax
-from lsp_server.syntax.incremental import DOCUMENTS
+from lsp_server.syntax.incremental import DocumentTrees
 
 CountTokens = Callable[[str], int]
 
@@ -56,11 +56,19 @@ def _header_lines(node, source_lines: list[str]) -> list[int]:
 
 
 def _pinned_lines(
-    text: str, language: str, offset: int, first_kept: int, path: str = ""
+    text: str,
+    language: str,
+    offset: int,
+    first_kept: int,
+    path: str = "",
+    trees: DocumentTrees | None = None,
 ) -> list[int]:
     """Line numbers (above ``first_kept``) of imports and enclosing headers, in file order.
-    The tree comes from ``DOCUMENTS``: between keystrokes, an incremental re-parse."""
-    tree = DOCUMENTS.parse(path, language, text) if language else None
+    The tree comes from ``trees`` when given (the open documents': between keystrokes, an
+    incremental re-parse), else from a fresh parse."""
+    if not language:
+        return []
+    tree = trees.parse(path, language, text) if trees is not None else syntax.parse(language, text)
     if tree is None:
         return []
     source = text.encode("utf-8")
@@ -82,6 +90,7 @@ def build_context(
     budget: Budget = Budget(),
     path: str = "",
     anchor: int | None = None,
+    trees: DocumentTrees | None = None,
 ) -> Context:
     """The model's view of ``text`` with the cursor at character ``offset``.
 
@@ -112,7 +121,7 @@ def build_context(
     pinned: list[str] = []
     if first_kept > 0:
         pinned_budget = int(budget.prefix_tokens * PINNED_SHARE)
-        candidates = _pinned_lines(text, language, anchor, first_kept, path)
+        candidates = _pinned_lines(text, language, anchor, first_kept, path, trees)
         n_pinned = _take_lines([above[i] for i in candidates], pinned_budget, count)
         pinned = [above[i] for i in candidates[:n_pinned]]
         # Pinned lines are paid for by dropping the oldest lines of the window.

@@ -14,8 +14,9 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from lsp_server.fix.function import FunctionSpan, function_name, functions_in, header_text
+from lsp_server.fix.function import FunctionSpan, functions_in, header_text
 from lsp_server.syntax import tree as syntax
+from lsp_server.syntax.tree import function_name
 
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)
 

@@ -31,8 +31,6 @@ FUNCTION_TYPES = frozenset(
         "function_item",  # rust
     }
 )
-# Declarators that wrap a C/C++ function's name.
-_DECLARATORS = ("function_declarator", "pointer_declarator", "reference_declarator")
 
 
 @dataclass(frozen=True)
@@ -46,24 +44,6 @@ class FunctionSpan:
     header: str  # from the first line to where the body starts, whitespace-normalised
     indent: str  # leading whitespace of the first line
     context: str  # imports + enclosing class/impl headers, for the prompt ("" if none)
-
-
-def function_name(node: Node) -> str:
-    """The declared name of a function node ("" for anonymous ones)."""
-    name = node.child_by_field_name("name")
-    if name is not None and name.text is not None:
-        return name.text.decode("utf-8", errors="replace")
-    declarator = node.child_by_field_name("declarator")  # C / C++
-    while declarator is not None and declarator.type in _DECLARATORS:
-        declarator = declarator.child_by_field_name("declarator")
-    if declarator is not None and declarator.text is not None:
-        return declarator.text.decode("utf-8", errors="replace")
-    parent = node.parent  # JS `const f = () => ...` / `f = function () {...}`
-    if parent is not None and parent.type in ("variable_declarator", "assignment_expression"):
-        target = parent.child_by_field_name("name") or parent.child_by_field_name("left")
-        if target is not None and target.text is not None:
-            return target.text.decode("utf-8", errors="replace")
-    return ""
 
 
 def header_text(node: Node) -> str:
@@ -92,7 +72,7 @@ def _innermost(root: Node, start: int, end: int) -> Node | None:
     node: Node | None = root.descendant_for_byte_range(start, max(start, end))
     while node is not None:
         inside = node.start_byte <= start and end <= node.end_byte
-        if node.type in FUNCTION_TYPES and inside and function_name(node):
+        if node.type in FUNCTION_TYPES and inside and syntax.function_name(node):
             return node
         node = node.parent
     return None
@@ -129,7 +109,7 @@ def find_function(
         body = body[:-1]  # the document's last line has no newline after it
     first_line = lines[first]
     return FunctionSpan(
-        name=function_name(node),
+        name=syntax.function_name(node),
         start_line=first,
         end_line=last + 1,
         text=body,

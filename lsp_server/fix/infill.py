@@ -16,7 +16,8 @@ import dataclasses
 import textwrap
 from collections.abc import Iterator
 
-from lsp_server.completion import Completer, Snapshot
+from lsp_server.completion import Completer
+from lsp_server.context.types import Snapshot
 from lsp_server.engine.base import CancelToken, Engine
 from lsp_server.fix.function import FunctionSpan
 from lsp_server.settings import Settings
@@ -62,7 +63,7 @@ def line_candidates(
     # No per-keystroke time cap (maxTimeMs): on a busy machine it cut the rewrites short and
     # the search settled on a worse line; the fix's own budget (fixBudgetMs) bounds the search.
     quiet = dataclasses.replace(settings, max_tokens=MAX_TOKENS, prefetch=False, max_time_ms=0)
-    completer = Completer(engine, quiet)
+    completer = Completer(engine)
     lines = function.text.split("\n")
     doc_lines = document.split("\n")
     seen: set[str] = set()
@@ -73,7 +74,8 @@ def line_candidates(
         masked = [*doc_lines[:row], indent, *doc_lines[row + 1 :]]
         offset = sum(len(line) + 1 for line in doc_lines[:row]) + len(indent)
         cancel.check()
-        result = completer.complete(Snapshot("\n".join(masked), offset, language), cancel)
+        snapshot = Snapshot("\n".join(masked), offset, language)
+        result = completer.complete(snapshot, cancel, quiet)
         new = result.text.split("\n", 1)[0].rstrip()
         if not new.strip() or new.strip() == original.strip():
             continue

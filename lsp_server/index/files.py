@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pathspec
 
+from lsp_server.paths import canonical
 from lsp_server.syntax.languages import normalise
 
 MAX_FILE_BYTES = 1_000_000
@@ -101,7 +102,7 @@ class FileFilter:
     _specs: dict[Path, pathspec.PathSpec | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.root = Path(self.root).resolve()
+        self.root = Path(canonical(str(self.root)))
         self._extra = pathspec.GitIgnoreSpec.from_lines(self.extra_globs)
 
     def _spec(self, folder: Path) -> pathspec.PathSpec | None:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lsp_server.index.symbols import FileSymbols, Import, Symbol
-from lsp_server.model.default import cache_dir
+from lsp_server.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

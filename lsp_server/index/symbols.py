@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, Query, QueryCursor, Tree
 
-from lsp_server.fix.function import function_name
 from lsp_server.syntax import languages
 from lsp_server.syntax import tree as syntax
+from lsp_server.syntax.tree import function_name
 
 MAX_SIGNATURE = 240
 MAX_DOC = 120

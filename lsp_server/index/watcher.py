@@ -15,6 +15,7 @@ from watchdog.observers import Observer
 
 from lsp_server.index.files import SKIPPED_DIRS
 from lsp_server.index.workspace import WorkspaceIndex
+from lsp_server.paths import canonical
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,10 @@ class IndexWatcher:
             path = Path(raw)
             try:
                 if path.is_dir():
-                    folder = self.index.folder_of(path.resolve())
+                    real = Path(canonical(raw))
+                    folder = self.index.folder_of(real)
                     if folder is not None:
-                        for file in folder.filter.walk_from(path.resolve()):
+                        for file in folder.filter.walk_from(real):
                             self.index.update_file(file)
                 elif path.exists():
                     self.index.update_file(path)

@@ -20,7 +20,8 @@ from lsp_server.index.chunks import Chunk, chunk
 from lsp_server.index.files import FileFilter, looks_secret, read_source, under_any
 from lsp_server.index.store import IndexStore, Stored, content_hash, store_path
 from lsp_server.index.symbols import FileSymbols, Symbol, extract
-from lsp_server.syntax.incremental import DOCUMENTS
+from lsp_server.paths import canonical
+from lsp_server.syntax.incremental import DocumentTrees
 from lsp_server.syntax.languages import normalise
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,16 @@ class IndexStats:
 
 
 class WorkspaceIndex:
-    def __init__(self, ignore_globs: tuple[str, ...] = (), persist: bool = True) -> None:
+    def __init__(
+        self,
+        ignore_globs: tuple[str, ...] = (),
+        persist: bool = True,
+        trees: DocumentTrees | None = None,
+    ) -> None:
+        """``trees``: where open documents are parsed (the server shares its documents' trees,
+        so the context window and retrieval parse a document once)."""
         self.ignore_globs = ignore_globs
+        self.trees = trees if trees is not None else DocumentTrees()
         self.persist = persist
         self.folders: list[Folder] = []
         self._entries: dict[str, Entry] = {}
@@ -96,7 +105,7 @@ class WorkspaceIndex:
 
     # -- folders and scanning --------------------------------------------------------------
     def add_folder(self, root: str | Path) -> Folder:
-        path = Path(root).resolve()
+        path = Path(canonical(str(root)))
         for folder in self.folders:
             if folder.root == path:
                 return folder
@@ -178,7 +187,7 @@ class WorkspaceIndex:
     def update_file(self, raw: str | Path) -> bool:
         """A file was created or changed on disk: index it again (True when it is indexed)."""
         started = time.perf_counter()
-        path = Path(raw).resolve()
+        path = Path(canonical(str(raw)))
         folder = self.folder_of(path)
         if path.name in (".gitignore", ".infillignore") and folder is not None:
             folder.filter.forget(path.parent)
@@ -204,7 +213,7 @@ class WorkspaceIndex:
         return True
 
     def remove_file(self, raw: str | Path) -> None:
-        key = str(Path(raw).resolve())
+        key = canonical(str(raw))
         with self._lock:
             entry = self._entries.pop(key, None)
             if entry is None:
@@ -219,7 +228,7 @@ class WorkspaceIndex:
 
     def remove_under(self, raw: str | Path) -> None:
         """A file or a folder is gone: drop it, or every indexed file under it."""
-        key = str(Path(raw).resolve())
+        key = canonical(str(raw))
         with self._lock:
             gone = [p for p in self._entries if p == key or p.startswith(key + os.sep)]
         for path in gone:
@@ -256,7 +265,7 @@ class WorkspaceIndex:
     # -- open documents --------------------------------------------------------------------
     def set_live(self, raw: str, text: str, language: str) -> None:
         """An open document's current text (never for files that look like secrets)."""
-        path = str(Path(raw).resolve())
+        path = canonical(str(raw))
         if looks_secret(path):
             return
         folder = self.folder_of(Path(path))
@@ -272,7 +281,7 @@ class WorkspaceIndex:
 
     def close_live(self, raw: str) -> None:
         with self._lock:
-            self._live.pop(str(Path(raw).resolve()), None)
+            self._live.pop(canonical(str(raw)), None)
 
     # -- reads (retrieval) -----------------------------------------------------------------
     def symbols_of(self, path: str) -> FileSymbols | None:
@@ -281,7 +290,7 @@ class WorkspaceIndex:
             entry = self._entries.get(path)
         if live is not None:
             if live.parsed is None:
-                tree = DOCUMENTS.parse(path, live.language, live.text)
+                tree = self.trees.parse(path, live.language, live.text)
                 live.parsed = extract(live.text, live.language, tree)
             return live.parsed
         return entry.symbols if entry is not None else None

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsp_server.paths import CACHE_ENV, cache_dir
+
 from .errors import ModelError
 
 try:  # POSIX; elsewhere concurrent joins still cannot corrupt (unique temp + atomic rename).
@@ -36,7 +38,6 @@ except ImportError:  # pragma: no cover - Windows
 ProgressFn = Callable[[int, int], None]
 """Called with ``(done_bytes, total_bytes)`` while joining or re-verifying."""
 
-CACHE_ENV = "INFILL_LSP_CACHE"
 BLOCK = 4 * 1024 * 1024
 SIDECAR_SUFFIX = ".verified.json"
 
@@ -107,16 +108,6 @@ def embedded_model(selector: str = DEFAULT_SELECTOR) -> EmbeddedModel:
     except KeyError:
         names = ", ".join(repr(s) for s in EMBEDDED_MODELS)
         raise ModelError(f"Unknown embedded model {selector!r}; choose one of {names}.") from None
-
-
-def cache_dir() -> Path:
-    """Where joined models live: ``$INFILL_LSP_CACHE`` or the platform's user cache dir."""
-    override = os.environ.get(CACHE_ENV, "").strip()
-    if override:
-        return Path(override).expanduser().absolute()
-    import platformdirs  # deferred: only needed when no override is set
-
-    return Path(platformdirs.user_cache_dir("infill-lsp")).absolute()
 
 
 def cached_path(spec: EmbeddedModel, cache: Path | None = None) -> Path:

@@ -4,21 +4,21 @@ A completion request looks at the whole document's tree twice (the context windo
 and enclosing headers; retrieval reads the document's imports and definitions), and between two
 keystrokes the text differs by a character or a line. A fresh parse of a 2,700-line module costs
 ~20 ms on this machine; telling tree-sitter what changed (``Tree.edit``) and handing it the old
-tree costs about a tenth of that. ``DOCUMENTS`` keeps the last tree of the few most recent
-documents, keyed by path; the same text twice is answered from the cache.
+tree costs about a tenth of that. A ``DocumentTrees`` keeps the last tree of the few most
+recent documents, keyed by canonical path; the same text twice is answered from the cache. The
+server's document service owns the one instance and hands it to the context window and the
+index (no module-level instance: whoever parses says which cache it uses).
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 from tree_sitter import Point, Tree
 
+from lsp_server.paths import canonical
 from lsp_server.syntax.languages import parser
 
 CAPACITY = 16  # documents: the ones being edited, not the whole workspace
@@ -90,13 +90,6 @@ def diff(old: bytes, new: bytes) -> Edit:
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _canonical(key: str) -> str:
-    """One key per file whichever path names it: the context window knows a document by its
-    editor path, the index by its resolved path (they differ in a symlinked folder)."""
-    return str(Path(key).resolve()) if os.path.isabs(key) else key
-
-
 class DocumentTrees:
     """The last tree of each recent document; thread-safe (each parse gets its own parser,
     cached trees are never edited in place)."""
@@ -111,7 +104,7 @@ class DocumentTrees:
         if not language:
             return None
         source = text.encode("utf-8")
-        key = _canonical(key) if key else key
+        key = canonical(key)
         with self._lock:
             last = self._parsed.get(key) if key else None
         if last is not None and last.language == language and last.source == source:
@@ -144,7 +137,4 @@ class DocumentTrees:
 
     def forget(self, key: str) -> None:
         with self._lock:
-            self._parsed.pop(_canonical(key) if key else key, None)
-
-
-DOCUMENTS = DocumentTrees()
+            self._parsed.pop(canonical(key), None)

@@ -121,3 +121,25 @@ def top_level_imports(tree: Tree) -> Iterator[Node]:
         elif child.type == "expression_statement" and child.named_child_count == 1:
             # JS `const x = require(...)` is too loose to detect cheaply: skip.
             continue
+
+
+# Declarators that wrap a C/C++ function's name.
+_DECLARATORS = ("function_declarator", "pointer_declarator", "reference_declarator")
+
+
+def function_name(node: Node) -> str:
+    """The declared name of a function node ("" for anonymous ones)."""
+    name = node.child_by_field_name("name")
+    if name is not None and name.text is not None:
+        return name.text.decode("utf-8", errors="replace")
+    declarator = node.child_by_field_name("declarator")  # C / C++
+    while declarator is not None and declarator.type in _DECLARATORS:
+        declarator = declarator.child_by_field_name("declarator")
+    if declarator is not None and declarator.text is not None:
+        return declarator.text.decode("utf-8", errors="replace")
+    parent = node.parent  # JS `const f = () => ...` / `f = function () {...}`
+    if parent is not None and parent.type in ("variable_declarator", "assignment_expression"):
+        target = parent.child_by_field_name("name") or parent.child_by_field_name("left")
+        if target is not None and target.text is not None:
+            return target.text.decode("utf-8", errors="replace")
+    return ""

@@ -87,11 +87,12 @@ def test_settings_match_the_server():
         schema = ours[key]
         assert schema["default"] == wire[key], f"default of infill.{key}"
         assert schema["type"] == kinds.get(hints[f.name], "array"), f"type of infill.{key}"
-        lo, hi = server_settings._BOUNDS.get(f.name, (None, None))
+        lo, hi = server_settings.BOUNDS.get(f.name, (None, None))
         assert (schema.get("minimum"), schema.get("maximum")) == (lo, hi), f"infill.{key} bounds"
-        assert schema.get("enum") == (
-            list(server_settings._CHOICES[f.name]) if f.name in server_settings._CHOICES else None
-        ), f"choices of infill.{key}"
+        choices = server_settings.CHOICES.get(f.name)
+        assert schema.get("enum") == (list(choices) if choices else None), (
+            f"choices of infill.{key}"
+        )
         assert schema.get("description") or schema.get("markdownDescription"), key
 
 

@@ -3,7 +3,8 @@ is covered end to end; here the decision logic is pinned down)."""
 
 from __future__ import annotations
 
-from lsp_server.completion import MAX_REDECODES, Completer, Snapshot, _complete_part
+from lsp_server.completion import MAX_REDECODES, Completer, _complete_part
+from lsp_server.context.types import Snapshot
 from lsp_server.engine.base import CancelToken, Generation, GenerationRequest
 from lsp_server.prompt.fim import FimDialect
 from lsp_server.settings import Settings
@@ -43,8 +44,8 @@ CURSOR = DOC.index("\n    \n") + 5
 
 
 def complete(engine: ScriptedEngine) -> str:
-    completer = Completer(engine, Settings())
-    return completer.complete(Snapshot(DOC, CURSOR, "python"), CancelToken()).text
+    completer = Completer(engine)
+    return completer.complete(Snapshot(DOC, CURSOR, "python"), CancelToken(), Settings()).text
 
 
 def test_answer_repeating_the_line_below_is_decoded_again_without_its_first_token():
@@ -113,9 +114,9 @@ def test_the_ban_falls_on_the_first_token_of_content_not_on_leading_whitespace()
 
 
 def complete_in(doc: str, engine: ScriptedEngine) -> str:
-    completer = Completer(engine, Settings())
+    completer = Completer(engine)
     cursor = doc.index("\n    \n") + 5
-    return completer.complete(Snapshot(doc, cursor, "python"), CancelToken()).text
+    return completer.complete(Snapshot(doc, cursor, "python"), CancelToken(), Settings()).text
 
 
 def test_answer_that_would_leave_the_code_below_dead_is_decoded_again():

@@ -3,8 +3,9 @@
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 
-from lsp_server.documents import Located, locate, warm_tree
+from lsp_server.services.documents import Located, locate, warm_tree
 from lsp_server.settings import Settings
+from lsp_server.syntax.incremental import DocumentTrees
 
 
 def doc(text: str, encoding=types.PositionEncodingKind.Utf16, language="python") -> TextDocument:
@@ -66,21 +67,24 @@ def test_a_document_opened_is_parsed_before_its_first_request():
     """warm_tree (run on didOpen) leaves the tree the first request's context window needs: that
     request then re-parses incrementally, not from scratch."""
     from lsp_server.context.window import Budget, build_context
-    from lsp_server.syntax.incremental import DOCUMENTS
 
+    trees = DocumentTrees()
     text = "import os\r\n\r\ndef f(x):\r\n    return os.path.join(x, 'a')\r\n" * 40
     d = TextDocument("file:///w/warm.py", text, language_id="python")
-    assert warm_tree(d, Settings())
+    assert warm_tree(d, Settings(), trees)
     edited = TextDocument("file:///w/warm.py", text + "y = ", language_id="python")
     located = at(edited, 160, 4)
     assert isinstance(located, Located)
-    before = DOCUMENTS.incremental
+    before = trees.incremental
     snap = located.snapshot
-    build_context(snap.text, snap.offset, snap.language, len, Budget(400, 100), snap.path)
-    assert DOCUMENTS.incremental == before + 1
+    build_context(
+        snap.text, snap.offset, snap.language, len, Budget(400, 100), snap.path, trees=trees
+    )
+    assert trees.incremental == before + 1
 
 
 def test_nothing_is_parsed_for_a_binary_or_huge_document():
-    assert not warm_tree(doc("a\x00b"), Settings())
-    assert not warm_tree(doc("x = 1\n" * 50), Settings(max_file_bytes=100))
-    assert not warm_tree(None, Settings())
+    trees = DocumentTrees()
+    assert not warm_tree(doc("a\x00b"), Settings(), trees)
+    assert not warm_tree(doc("x = 1\n" * 50), Settings(max_file_bytes=100), trees)
+    assert not warm_tree(None, Settings(), trees)

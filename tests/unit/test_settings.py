@@ -1,4 +1,20 @@
-from lsp_server.settings import Settings, merge, to_wire
+import dataclasses
+from dataclasses import fields
+from pathlib import Path
+
+from lsp_server.settings import (
+    BOUNDS,
+    CHOICES,
+    RELOAD_KEYS,
+    SPECS,
+    Settings,
+    markdown_table,
+    merge,
+    needs_reload,
+    to_wire,
+)
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_defaults_are_complete_and_sane():
@@ -82,3 +98,54 @@ def test_auto_repo_context_leaves_instruction_tuned_models_without_snippets():
     off, _ = merge(Settings(), {"repoContext": "off"})
     assert on.repo_context_for("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
     assert not off.repo_context_for("starcoder2-3b-Q4_K_M.gguf")
+
+
+def test_every_setting_has_a_one_line_doc():
+    for f in fields(Settings):
+        doc = SPECS[f.name].doc
+        assert doc.strip() and "\n" not in doc and "|" not in doc, f.name
+
+
+def test_choice_defaults_are_among_the_choices():
+    assert CHOICES  # the derivation found them
+    for name, choices in CHOICES.items():
+        assert getattr(Settings(), name) in choices, name
+
+
+def test_bounded_defaults_are_within_the_bounds():
+    assert BOUNDS
+    for name, (lo, hi) in BOUNDS.items():
+        assert lo <= getattr(Settings(), name) <= hi, name
+
+
+def test_reload_keys_are_the_ones_the_loader_needs():
+    assert set(RELOAD_KEYS) == {
+        "model",
+        "model_path",
+        "n_gpu_layers",
+        "n_threads",
+        "context_size",
+        "engine",
+        "remote_url",
+        "remote_model",
+        "remote_api_key_env",
+        "remote_fim_dialect",
+        "remote_vocab",
+        "remote_timeout_ms",
+        "remote_max_concurrent",
+        "remote_redact",
+    }
+
+
+def test_needs_reload_only_for_reload_keys():
+    base = Settings()
+    assert needs_reload(base, dataclasses.replace(base, context_size=8192))
+    assert not needs_reload(base, dataclasses.replace(base, prefix_tokens=300))
+    assert not needs_reload(base, Settings())
+
+
+def test_readme_settings_table_is_rendered_from_the_fields():
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    table = "".join(line + "\n" for line in section.splitlines() if line.startswith("|"))
+    assert table == markdown_table(), "README.md: paste `python -m lsp_server.settings`"

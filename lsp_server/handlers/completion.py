@@ -1,0 +1,60 @@
+"""Inline completion, and ``textDocument/completion`` as its fallback for clients without it."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from lsp_server.services import Services
+
+
+def register(server: LanguageServer, services: Services) -> None:
+    completions = services.completions
+
+    @server.feature(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION,
+        types.InlineCompletionOptions(work_done_progress=False),
+    )
+    async def inline_completion(
+        params: types.InlineCompletionParams,
+    ) -> types.InlineCompletionList:
+        pos = params.position
+        text = await completions.complete(params.text_document.uri, pos)
+        if not text:
+            return types.InlineCompletionList(items=[])
+        item = types.InlineCompletionItem(insert_text=text, range=types.Range(start=pos, end=pos))
+        return types.InlineCompletionList(items=[item])
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False),
+    )
+    async def completion(params: types.CompletionParams) -> types.CompletionList:
+        """Fallback for clients without inline completion: the infill as one item."""
+        pos = params.position
+        if not fallback_wanted(services.config.settings.completion_fallback, server):
+            return types.CompletionList(is_incomplete=False, items=[])
+        text = await completions.complete(params.text_document.uri, pos)
+        if not text:
+            return types.CompletionList(is_incomplete=True, items=[])
+        label = text.strip().split("\n", 1)[0][:80] or text
+        item = types.CompletionItem(
+            label=label,
+            kind=types.CompletionItemKind.Text,
+            detail="infill-lsp",
+            documentation=text,  # a plain string: every client renders it
+            text_edit=types.TextEdit(range=types.Range(start=pos, end=pos), new_text=text),
+            insert_text_format=types.InsertTextFormat.PlainText,
+            sort_text="0",
+            filter_text=label,
+        )
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def fallback_wanted(mode: str, server: LanguageServer) -> bool:
+    """``completionFallback``: auto answers only clients without inline completion (VS Code
+    asks for both on most keystrokes: answering both would run the model twice)."""
+    if mode != "auto":
+        return mode == "always"
+    text_caps = server.client_capabilities.text_document
+    return text_caps is None or text_caps.inline_completion is None

@@ -1,0 +1,162 @@
+"""Completions as the server serves them: the policy around the pipeline (``Completer``).
+
+Owns the typing-through cache, prefetch, the request statistics and the CRLF round trip; reads
+the settings (``Config``), the documents, the model and the index from their owners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+
+from lsprotocol import types
+
+from lsp_server.completion import Completer, Completion
+from lsp_server.context.types import Snapshot
+from lsp_server.engine.base import Cancelled, EngineError
+from lsp_server.services.client import Client
+from lsp_server.services.config import Config
+from lsp_server.services.documents import DocumentService, restore_line_ends
+from lsp_server.services.indexing import IndexService
+from lsp_server.services.model import ModelService
+from lsp_server.typing_cache import TypingCache
+
+log = logging.getLogger("infill-lsp")
+
+
+def _zero_totals() -> dict[str, int]:
+    return {
+        "requests": 0,
+        "cacheHits": 0,
+        "modelCalls": 0,
+        "evaluatedTokens": 0,
+        "promptTokens": 0,
+        "prefetches": 0,  # prefetch generations that ran to the end
+    }
+
+
+class CompletionService:
+    def __init__(
+        self,
+        client: Client,
+        config: Config,
+        documents: DocumentService,
+        model: ModelService,
+        index: IndexService,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.documents = documents
+        self.model = model
+        self.index = index
+        self.cache = TypingCache()
+        self.last: dict[str, object] = {}  # the last request's stats (B2 replays, tests)
+        self.totals = _zero_totals()
+        self._completer: Completer | None = None
+        self._background: set[asyncio.Task] = set()  # prefetch tasks, held until done
+
+    def completer(self) -> Completer | None:
+        """The pipeline for the engine loaded now (made again when the model changes)."""
+        engine = self.model.engine
+        if engine is None:
+            return None
+        if self._completer is None or self._completer.engine is not engine:
+            self._completer = Completer(engine, self.documents.trees)
+        return self._completer
+
+    def settings_changed(self) -> None:
+        self.cache.clear()  # suggestions made under other settings are not reused
+
+    def close(self, uri: str) -> None:
+        self.cache.forget(uri)
+
+    async def complete(self, uri: str, position: types.Position) -> str:
+        """The insert text for a request at ``position`` ("" = none), in the document's own
+        line ends. Never raises: a failure costs this suggestion, not the server."""
+        self.totals["requests"] += 1
+        number = self.totals["requests"]  # `last` says which request it describes
+        settings = self.config.settings
+        completer = self.completer()
+        if completer is None or not settings.enable:
+            self.last = {"request": number, "finish": "skipped", "reason": self.model.state}
+            return ""  # still loading (or failed: the user was told once) -> empty, quickly
+        located = self.documents.locate(uri, position, settings)
+        if isinstance(located, str):
+            self.last = {"request": number, "finish": "skipped", "reason": located}
+            self.client.log(f"no completion for {uri}: {located}")
+            return ""
+        snapshot = located.snapshot
+        hit = self.cache.lookup(uri, snapshot.text, snapshot.offset)
+        if hit is not None:  # the user is typing through the suggestion on screen
+            self.totals["cacheHits"] += 1
+            self.last = {"request": number, "finish": "cache"}
+            return restore_line_ends(hit, located.crlf)
+        snapshot = self.documents.anchored(uri, snapshot)
+        result = await self._run(number, uri, completer, snapshot)
+        if result is None:
+            return ""
+        self._record(number, result)
+        self.cache.remember(uri, snapshot.text, snapshot.offset, result.text)
+        if result.text and settings.prefetch:
+            task = asyncio.ensure_future(self._prefetch(uri, snapshot, result.text))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return restore_line_ends(result.text, located.crlf)
+
+    async def _run(
+        self, number: int, uri: str, completer: Completer, snapshot: Snapshot
+    ) -> Completion | None:
+        settings, index = self.config.settings, self.index.index
+        try:
+            return await self.model.worker.run(
+                uri, lambda token: completer.complete(snapshot, token, settings, index)
+            )
+        except Cancelled as exc:
+            self.last = {"request": number, "finish": "cancelled", "reason": str(exc)}
+        except EngineError as exc:  # an engine's outage: told once (ModelService), quiet here
+            self.last = {"request": number, "finish": "unavailable", "reason": str(exc)}
+            if not exc.unreachable:
+                self.client.log(f"completion failed: {exc}", types.MessageType.Warning)
+        except Exception as exc:  # the server never dies on a request
+            log.exception("completion failed")
+            self.client.log(f"completion failed: {exc}", types.MessageType.Error)
+        return None
+
+    async def _prefetch(self, uri: str, served: Snapshot, suggestion: str) -> None:
+        """In idle time, compute the suggestion that follows the served one's acceptance and
+        put it in the typing cache. Runs under the document's key on the worker, so the next
+        request for the document (any keystroke) cancels it. The prompt is the served one plus
+        the suggestion, which the KV cache already holds: it costs generation only."""
+        completer = self.completer()
+        if completer is None:
+            return
+        offset = served.offset + len(suggestion)
+        text = served.text[: served.offset] + suggestion + served.text[served.offset :]
+        ahead = dataclasses.replace(served, text=text, offset=offset)
+        settings, index = self.config.settings, self.index.index
+        try:
+            result = await self.model.worker.run(
+                uri, lambda token: completer.complete(ahead, token, settings, index)
+            )
+        except Cancelled:
+            return
+        except Exception:
+            log.exception("prefetch failed")
+            return
+        self.totals["prefetches"] += 1
+        self.cache.remember(uri, text, offset, result.text, empty_ok=True)
+
+    def _record(self, number: int, result: Completion) -> None:
+        """The request's stats: ``last``, the totals, one log line (and the prompt, with
+        logPrompts)."""
+        stats = result.stats()
+        self.last = {"request": number, **stats}
+        if result.generation is not None:
+            self.totals["modelCalls"] += 1
+            self.totals["evaluatedTokens"] += result.generation.evaluated_tokens
+            self.totals["promptTokens"] += result.generation.prompt_tokens
+        self.client.log(f"completion {stats}")
+        engine = self.model.engine
+        if result.prompt is not None and engine is not None:  # the logPrompts setting
+            self.client.log("prompt: " + engine.detokenize(result.prompt, special=True))

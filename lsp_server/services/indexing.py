@@ -1,0 +1,138 @@
+"""The repository index as the server keeps it: built on ``initialized`` (in the background,
+with progress), kept fresh (watchdog, ``workspace/didChangeWatchedFiles``, open documents' live
+text), rebuilt or dropped when its settings change.
+
+The index itself is ``lsp_server.index``; its use in a prompt ``lsp_server.context.retrieval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from lsprotocol import types
+from pygls import uris
+
+from lsp_server.index.watcher import IndexWatcher
+from lsp_server.index.workspace import WorkspaceIndex
+from lsp_server.services.client import Client, percent
+from lsp_server.services.config import Applied, Config
+from lsp_server.services.documents import DocumentService
+from lsp_server.syntax.languages import EXTENSIONS, normalise
+
+log = logging.getLogger("infill-lsp")
+
+
+class IndexService:
+    def __init__(self, client: Client, config: Config, documents: DocumentService) -> None:
+        self.client = client
+        self.config = config
+        self.documents = documents
+        self.index: WorkspaceIndex | None = None
+        self.watcher: IndexWatcher | None = None
+        self._scan_task: asyncio.Task | None = None
+
+    def roots(self) -> list[Path]:
+        """The workspace folders on disk, never the whole home folder."""
+        out: list[Path] = []
+        for raw in self.documents.folders():
+            path = Path(raw)
+            if path.is_dir() and path.resolve() != Path.home().resolve():
+                out.append(path.resolve())
+        return out
+
+    def start(self) -> None:
+        """Create the index (cheap) and scan it in the background; completions find more in it
+        as the scan goes on."""
+        settings = self.config.settings
+        if not settings.indexes_workspace() or self.index is not None:
+            return
+        roots = self.roots()
+        if not roots:
+            return
+        index = WorkspaceIndex(settings.repo_ignore, trees=self.documents.trees)
+        for root in roots:
+            index.add_folder(root)
+        self.index = index
+        for uri in self.documents.uris():
+            self.live(uri)
+        self._scan_task = asyncio.ensure_future(self._scan(index))
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if self.index is not None:
+            self.index.close()
+        self.index = None
+
+    def settings_changed(self, applied: Applied) -> None:
+        """Turned on -> build; off -> drop; other ignore globs -> build again."""
+        if not applied.new.indexes_workspace():
+            self.stop()
+        elif self.index is None or applied.new.repo_ignore != applied.old.repo_ignore:
+            self.stop()
+            self.start()
+
+    async def _scan(self, index: WorkspaceIndex) -> None:
+        progress = await self.client.progress("infill-lsp: indexing the workspace")
+
+        def report(done: int, total: int) -> None:
+            if total:
+                progress.report(f"{done}/{total} files", percent(done, total))
+
+        def scan_all() -> None:
+            for folder in index.folders:
+                index.scan(folder, report, cancelled=lambda: self.index is not index)
+
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, scan_all)
+        except Exception as exc:  # an index failure costs cross-file context, never the server
+            log.exception("indexing failed")
+            self.client.log(f"indexing failed: {exc}", types.MessageType.Warning)
+        stats = index.stats
+        message = f"{stats.files} files, {stats.symbols} symbols in {stats.last_scan_ms:.0f} ms"
+        progress.end(message)
+        self.client.log(f"index: {message} ({stats.reused} unchanged from the cache)")
+        if self.index is index:
+            watcher = IndexWatcher(index)
+            await loop.run_in_executor(None, watcher.start, [f.root for f in index.folders])
+            self.watcher = watcher
+            # Editors see changes a file watcher can miss (remote file systems, watch limits).
+            await self.client.watch_files("**/*{" + ",".join(sorted(EXTENSIONS)) + "}")
+
+    def live(self, uri: str) -> None:
+        """An open document's current text replaces its file's in the index."""
+        doc = self.documents.get(uri)
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        if self.index is None or doc is None or not path:
+            return
+        self.index.set_live(path, doc.source, normalise(doc.language_id, path))
+
+    def close(self, uri: str) -> None:
+        path = uris.to_fs_path(uri) if uri.startswith("file:") else None
+        if self.index is not None and path:
+            self.index.close_live(path)
+
+    async def files_changed(self, changes: list[types.FileEvent]) -> None:
+        """``workspace/didChangeWatchedFiles``: index the files again, off the event loop."""
+        index = self.index
+        if index is None:
+            return
+        paths = [uris.to_fs_path(c.uri) for c in changes if c.uri.startswith("file:")]
+        deleted = {
+            uris.to_fs_path(c.uri) for c in changes if c.type == types.FileChangeType.Deleted
+        }
+
+        def apply() -> None:
+            for path in paths:
+                if not path:
+                    continue
+                if path in deleted:
+                    index.remove_under(path)
+                else:
+                    index.update_file(path)
+
+        await asyncio.get_running_loop().run_in_executor(None, apply)
