@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, median, p95, parse_sets
+from benchmarks.common import RESULTS, median, p95, parse_sets, worktree
 from benchmarks.lsp_client import AUTOMATIC, SERVER_CMD, LspClient, utf16_position
 
 DEFAULT_SITE = f"{inspect.getsourcefile(textwrap)}:120:150"
@@ -151,8 +151,13 @@ def replay(run: str, site: Site, ask: Ask, max_requests: int = 0) -> list[Sample
 
 # -- infill-lsp over LSP ------------------------------------------------------------------------
 def run_server(
-    site: Site, options: dict[str, Any], log: Path, root: Path | None = None
+    site: Site,
+    options: dict[str, Any],
+    log: Path,
+    root: Path | None = None,
+    cwd: Path | None = None,
 ) -> tuple[list[Sample], dict]:
+    """The replay against infill-lsp; ``cwd``: the server of another tree (a worktree)."""
     command = [*SERVER_CMD, "--log-level", "INFO"]
     # With a workspace folder (--root) the document is its real file, so the server's
     # repository context (index + retrieval) is part of what is measured.
@@ -160,7 +165,7 @@ def run_server(
         Path(site.path).resolve().as_uri() if root else "file:///infill-b2/" + Path(site.path).name
     )
     document, _, _ = site.load()
-    with LspClient(command, init_options=options, stderr_log=log) as client:
+    with LspClient(command, init_options=options, stderr_log=log, cwd=cwd) as client:
         client.initialize(root=root)
         ready = client.wait_ready()
         while root and not (client.status().get("index") or {}).get("lastScanMs"):
@@ -384,6 +389,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", type=Path, help="write one JSON line per request here")
     parser.add_argument(
+        "--versus-rev",
+        metavar="COMMIT",
+        help="also replay against the server of COMMIT (a git worktree under benchmarks/.cache)",
+    )
+    parser.add_argument(
         "--root", type=Path, help="workspace folder for infill-lsp (repository context on)"
     )
     return parser
@@ -404,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summarize(name, samples, len(target))), file=sys.stderr, flush=True)
 
     done("infill-lsp", *run_server(site, options, RESULTS / "b2-server.log", args.root))
+    if args.versus_rev:
+        log = RESULTS / "b2-server.versus-rev.log"
+        versus = run_server(site, options, log, args.root, cwd=worktree(args.versus_rev))
+        done(f"infill-lsp@{args.versus_rev}", *versus)
     info = runs[0][2]
     model = (info.get("model") or {}).get("path") or args.model
     threads = int(options.get("nThreads") or 0)

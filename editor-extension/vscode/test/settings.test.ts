@@ -24,8 +24,8 @@ hints = get_type_hints(s.Settings)
 kinds = {bool: 'boolean', int: 'integer', float: 'number', str: 'string'}
 print(json.dumps({
     'wire': s.to_wire(s.Settings()),
-    'bounds': {s.camel(k): v for k, v in s._BOUNDS.items()},
-    'choices': {s.camel(k): v for k, v in s._CHOICES.items()},
+    'bounds': {s.camel(k): v for k, v in s.BOUNDS.items()},
+    'choices': {s.camel(k): v for k, v in s.CHOICES.items()},
     'types': {s.camel(f.name): kinds.get(hints[f.name], 'array') for f in s.fields(s.Settings)},
 }))
 `;
