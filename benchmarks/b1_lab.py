@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from lsp_server.context.types import Snapshot
     from lsp_server.engine.base import CancelToken
     from lsp_server.loader import load_engine
+    from lsp_server.syntax.incremental import DocumentTrees
 
     by_index = {t.index: t for t in all_tasks()}
     chosen: list[InfillTask] = []
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no tasks chosen", file=sys.stderr)
         return 2
     settings = lab_settings({"prefetch": False}, args.model)
-    completer = Completer(load_engine(settings).engine)
+    completer = Completer(load_engine(settings).engine, DocumentTrees())  # as the server's
     anchors = AnchorMemory()  # as the server keeps them, per document
     variants = args.variants.split(",")
     results: dict[str, list[dict]] = {v: [] for v in variants}

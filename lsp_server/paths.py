@@ -18,14 +18,20 @@ CACHE_ENV = "INFILL_LSP_CACHE"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
 
 
-@functools.lru_cache(maxsize=1024)
 def canonical(path: str) -> str:
     """The resolved absolute path of a file (symlinks followed, a relative path taken from the
     working directory); a key that is not a file path (an ``untitled:`` document's URI) or ""
-    comes back as it is. Cached: it runs on every keystroke's request (a link changed under a
-    running server is seen after the cache turns over)."""
+    comes back as it is. Absolute paths are cached: it runs on every keystroke's request (a
+    link changed under a running server is seen after the cache turns over)."""
     if not path or _URI.match(path):
         return path
+    if os.path.isabs(path):
+        return _resolved(path)
+    return str(Path(path).resolve())
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolved(path: str) -> str:
     return str(Path(path).resolve())
 
 

@@ -53,11 +53,14 @@ def register(server: LanguageServer, services: Services) -> None:
         return action
 
     @server.command(FIX_COMMAND)
-    async def fix_command(*args: Any) -> dict[str, Any]:
+    async def fix_command(*args) -> dict[str, Any]:
         """``infill.fixFunction(target)``: compute the fix and apply it with
         workspace/applyEdit. ``target`` is the action's data, or ``{uri, start: [line,
         character], instruction?, test?}`` where ``test`` names failing tests (pytest node ids,
-        relative to the workspace folder)."""
+        relative to the workspace folder).
+
+        ``*args`` stays unannotated: pygls checks a first parameter's annotation against the
+        server class, and ``issubclass(Any, ...)`` raises on Python 3.10."""
         try:
             outcome, edit = await fixes.run(Target.from_data(command_target(args)))
         except FixError as exc:  # the caller shows the returned message (no second toast)

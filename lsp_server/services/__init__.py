@@ -43,6 +43,7 @@ class Services:
         model = ModelService(client, config)
         index = IndexService(client, config, documents)
         completions = CompletionService(client, config, documents, model, index)
+        model.on_unload = completions.drop_completer
         fixes = FixService(client, config, documents, model)
         return cls(client, config, documents, model, index, completions, fixes)
 

@@ -65,6 +65,10 @@ class CompletionService:
             self._completer = Completer(engine, self.documents.trees)
         return self._completer
 
+    def drop_completer(self) -> None:
+        """The model is being replaced: hold nothing of the old engine."""
+        self._completer = None
+
     def settings_changed(self) -> None:
         self.cache.clear()  # suggestions made under other settings are not reused
 

@@ -122,8 +122,11 @@ class DocumentService:
         self.trees.forget(to_fs_path(uri) or uri)
 
     def folders(self) -> list[str]:
-        """The workspace folders the client named, as paths (its root when it named none)."""
-        workspace = self._workspace()
-        folders = [f.uri for f in (workspace.folders or {}).values()]
+        """The workspace folders the client named, as paths."""
+        folders = [f.uri for f in (self._workspace().folders or {}).values()]
         paths = [uris.to_fs_path(uri) or "" for uri in folders if uri.startswith("file:")]
-        return [p for p in paths if p] or ([workspace.root_path] if workspace.root_path else [])
+        return [p for p in paths if p]
+
+    def root(self) -> str:
+        """The workspace root the client named ("" when none)."""
+        return self._workspace().root_path or ""

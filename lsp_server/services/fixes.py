@@ -143,7 +143,8 @@ class FixService:
         fixer = Fixer(engine, settings)
         tests = None
         if target.tests:
-            root = project_root(snapshot.path, self.documents.folders())
+            roots = [*self.documents.folders(), self.documents.root()]
+            root = project_root(snapshot.path, roots)
             tests = NamedTests(
                 target.tests, snapshot.path, root, settings.fix_test_timeout_ms / 1000
             )

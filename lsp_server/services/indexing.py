@@ -36,7 +36,8 @@ class IndexService:
     def roots(self) -> list[Path]:
         """The workspace folders on disk, never the whole home folder."""
         out: list[Path] = []
-        for raw in self.documents.folders():
+        root = self.documents.root()
+        for raw in self.documents.folders() or ([root] if root else []):
             path = Path(raw)
             if path.is_dir() and path.resolve() != Path.home().resolve():
                 out.append(path.resolve())
@@ -98,8 +99,11 @@ class IndexService:
         self.client.log(f"index: {message} ({stats.reused} unchanged from the cache)")
         if self.index is index:
             watcher = IndexWatcher(index)
-            await loop.run_in_executor(None, watcher.start, [f.root for f in index.folders])
-            self.watcher = watcher
+            try:
+                await loop.run_in_executor(None, watcher.start, [f.root for f in index.folders])
+                self.watcher = watcher
+            except OSError as exc:  # e.g. the inotify watch limit: the editor's events remain
+                self.client.log(f"file watcher not started: {exc}", types.MessageType.Warning)
             # Editors see changes a file watcher can miss (remote file systems, watch limits).
             await self.client.watch_files("**/*{" + ",".join(sorted(EXTENSIONS)) + "}")
 

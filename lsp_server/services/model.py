@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from lsprotocol import types
 
@@ -32,6 +33,9 @@ class ModelService:
         self.health: dict[str, str] = {}  # a remote engine's last outage / recovery
         self._announced: tuple[str, str] | None = None
         self._load_task: asyncio.Task | None = None  # held so the task is not collected
+        # Called when the loaded model is let go, so no one keeps it alive (set by Services:
+        # the completion service drops its pipeline for the old engine).
+        self.on_unload: Callable[[], None] = lambda: None
 
     @property
     def engine(self) -> Engine | None:
@@ -59,9 +63,7 @@ class ModelService:
         self._load_task = asyncio.ensure_future(self.load())
 
     def settings_changed(self, reload: bool) -> None:
-        """After new settings: disable, reload, or just say the state again."""
-        if self.state == "starting":
-            return  # initialized will load with these settings
+        """After new settings (once initialized): disable, reload, or say the state again."""
         if not self.config.settings.enable:
             self.set_state("disabled")
         elif self.state == "loading" and not reload:
@@ -73,11 +75,13 @@ class ModelService:
 
     async def load(self) -> None:
         """Load the model on the worker, reporting $/progress; never raises."""
-        settings = self.config.settings
-        if not settings.enable:
+        if not self.config.settings.enable:
             self.set_state("disabled")
             return
-        self.loaded = None  # free the old model before the new one takes memory
+        # Let the old model go before the new one takes memory (llama.cpp frees it with the
+        # last reference; a fix still running on it keeps it until it ends).
+        self.loaded = None
+        self.on_unload()
         self.set_state("loading")
         progress = await self.client.progress("infill-lsp: loading model")
 
@@ -88,7 +92,8 @@ class ModelService:
 
         try:
             loaded = await asyncio.wrap_future(
-                self.worker.submit(lambda: load_engine(settings, report))
+                # the settings as they are when the job runs, not when it was queued
+                self.worker.submit(lambda: load_engine(self.config.settings, report))
             )
         except (ModelError, ValueError, OSError) as exc:  # what a user can act on
             self.set_state("error", str(exc))

@@ -268,3 +268,42 @@ async def test_no_fix_is_offered_outside_a_function_and_none_runs_before_the_mod
     assert result == {"applied": False, "message": "the model is not ready (loading)"}
     bad = await h.server.protocol.fm.commands["infill.fixFunction"]("not a target")
     assert bad["applied"] is False and "expected one argument" in bad["message"]
+
+
+async def test_the_fix_command_takes_its_arguments_as_pygls_passes_them():
+    """workspace/executeCommand goes through pygls' argument preparation (which inspects the
+    handler's annotations) before the handler runs."""
+    from pygls.protocol.language_server import _prepare_command_arguments
+
+    h = Harness()
+    h.services.model.loaded = None
+    h.services.model.state = "loading"
+    handler = h.server.protocol.fm.commands["infill.fixFunction"]
+    target = {"uri": URI, "start": [1, 4]}
+    params = types.ExecuteCommandParams(command="infill.fixFunction", arguments=[target, "why"])
+    args, kwargs = _prepare_command_arguments(handler, params, h.server.protocol._converter)
+    assert args == (target, "why") and kwargs == {}
+    result = await handler(*args, **kwargs)
+    assert result["message"] == "the model is not ready (loading)"
+
+
+async def test_a_reload_lets_go_of_the_old_engine():
+    import gc
+    import weakref
+
+    h = Harness(prefetch=False)
+    h.open()
+    await h.inline()
+    old = weakref.ref(h.engine)
+    h.services.model.worker.submit = lambda _job: _never()  # the new load never finishes
+    h.services.model.start_load()
+    await asyncio.sleep(0.05)
+    h.engine = None
+    gc.collect()
+    assert old() is None and h.services.model.state == "loading"
+
+
+def _never():
+    import concurrent.futures
+
+    return concurrent.futures.Future()

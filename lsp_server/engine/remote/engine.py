@@ -187,8 +187,8 @@ class RemoteEngine:
 
     def close(self) -> None:
         """Nothing to free: the model lives on the other machine and every request opens and
-        closes its own connection. There for the ``Engine`` protocol (a model swap closes the
-        old engine whichever kind it is)."""
+        closes its own connection. There for the ``Engine`` protocol (``model: auto`` closes
+        the engine it measured and does not keep)."""
 
     # -- tokens ---------------------------------------------------------------------------
     def tokenize(self, text: str, special: bool = False) -> list[int]:
