@@ -16,6 +16,7 @@ from lsp_server.context.types import Context, Mode
 from lsp_server.postprocess import block_scope, chat_tail, repetition, single_line
 from lsp_server.postprocess._filter import Filter, StopRule
 from lsp_server.postprocess.pipeline import FILTERS, STOP_RULES, WRONG_START, should_stop
+from tests.helpers.streaming import stop_at
 
 CURSOR = "║"
 
@@ -116,14 +117,6 @@ def test_should_stop_reads_repetitions_own_run_length(monkeypatch: pytest.Monkey
     assert repetition.apply(three, BODY) == three  # the filter agrees: 3 copies are no loop now
 
 
-def _stop_at(stop: StopRule, raw: str, context: Context) -> str:
-    """``raw`` up to where ``stop`` first fires, as the engine would hand it over."""
-    for end in range(len(raw) + 1):
-        if stop(raw[:end], context):
-            return raw[:end]
-    return raw
-
-
 @pytest.mark.parametrize(
     "path",
     [p for f in FILTERS if f.stop is not None for p in sorted((GOLDEN / f.name).glob("*.toml"))],
@@ -136,4 +129,4 @@ def test_a_stop_rule_never_changes_what_its_filter_makes(path: Path) -> None:
     assert f.stop is not None
     context = context_of(case)
     raw = case["raw"]
-    assert f(_stop_at(f.stop, raw, context), context) == f(raw, context)
+    assert f(stop_at(f.stop, raw, context), context) == f(raw, context)

@@ -10,6 +10,7 @@ from test_postprocess_golden import CASES, context_of, load_case
 
 from lsp_server.context.types import Context, Mode
 from lsp_server.postprocess.pipeline import postprocess, should_stop
+from tests.helpers.streaming import stop_at
 
 CURSOR = "║"
 
@@ -95,14 +96,6 @@ def test_brace_language_body_and_closing_brace() -> None:
     assert should_stop("\n  return a;\n}\n", fn) is True
 
 
-def _first_stop(raw: str, context: Context) -> str:
-    """The text the engine would hand over: raw up to where should_stop first fires."""
-    for end in range(len(raw) + 1):
-        if should_stop(raw[:end], context):
-            return raw[:end]
-    return raw
-
-
 @pytest.mark.parametrize(
     "path",
     [p for p in CASES if load_case(p)["scope"] == "pipeline"],
@@ -112,5 +105,5 @@ def test_stopping_early_never_changes_the_final_answer(path: Path) -> None:
     """Streaming the golden answers character by character: the early stop loses nothing."""
     case = load_case(path)
     context = context_of(case)
-    stopped = _first_stop(case["raw"], context)
+    stopped = stop_at(should_stop, case["raw"], context)
     assert postprocess(stopped, context) == postprocess(case["raw"], context)
