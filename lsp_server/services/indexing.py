@@ -16,6 +16,7 @@ from pygls import uris
 
 from lsp_server.index.watcher import IndexWatcher
 from lsp_server.index.workspace import WorkspaceIndex
+from lsp_server.paths import canonical
 from lsp_server.services.client import Client, percent
 from lsp_server.services.config import Applied, Config
 from lsp_server.services.documents import DocumentService
@@ -37,10 +38,11 @@ class IndexService:
         """The workspace folders on disk, never the whole home folder."""
         out: list[Path] = []
         root = self.documents.root()
+        home = canonical(str(Path.home()))
         for raw in self.documents.folders() or ([root] if root else []):
-            path = Path(raw)
-            if path.is_dir() and path.resolve() != Path.home().resolve():
-                out.append(path.resolve())
+            path = canonical(raw)
+            if Path(path).is_dir() and path != home:
+                out.append(Path(path))
         return out
 
     def start(self) -> None:
