@@ -136,19 +136,14 @@ class Completer:
             self._extras.popitem(last=False)
         return found
 
-    def complete(
-        self,
-        doc: Snapshot,
-        cancel: CancelToken,
-        settings: Settings,
-        index: WorkspaceIndex | None = None,
-    ) -> Completion:
-        started = time.perf_counter()
+    def request_for(
+        self, doc: Snapshot, settings: Settings, index: WorkspaceIndex | None = None
+    ) -> tuple[Context, GenerationRequest | None]:
+        """The context at ``doc`` and the generation request for it (None where the mode
+        wants no suggestion): what ``complete`` runs and what a warm-up evaluates."""
         ctx = self.context_for(doc, settings, index)
-        context_ms = (time.perf_counter() - started) * 1000
         if ctx.mode is Mode.NONE:
-            return Completion("", "", ctx.mode, None, context_ms, context_ms)
-        cancel.check()
+            return ctx, None
         engine = self.engine
         prompt = build_fim_prompt(
             ctx,
@@ -158,13 +153,44 @@ class Completer:
             repo_format=settings.prompt_format == "repo",
         )
         single = ctx.mode is Mode.SINGLE_LINE
-        request = GenerationRequest(
+        return ctx, GenerationRequest(
             prompt=prompt,
             max_tokens=settings.max_tokens_single_line if single else settings.max_tokens,
             temperature=settings.temperature,
             should_stop=lambda text: should_stop(heal(text, ctx.pending), ctx),
             max_time_ms=settings.max_time_ms,
         )
+
+    def warm(
+        self,
+        doc: Snapshot,
+        cancel: CancelToken,
+        settings: Settings,
+        index: WorkspaceIndex | None = None,
+    ) -> int:
+        """Evaluate the prompt a request at ``doc`` would have, without generating (idle
+        time, e.g. where the cursor came to rest): the request then finds it in the KV cache.
+        Returns the prompt tokens evaluated."""
+        _ctx, request = self.request_for(doc, settings, index)
+        if request is None:
+            return 0
+        cancel.check()
+        return self.engine.warm(request, cancel)
+
+    def complete(
+        self,
+        doc: Snapshot,
+        cancel: CancelToken,
+        settings: Settings,
+        index: WorkspaceIndex | None = None,
+    ) -> Completion:
+        started = time.perf_counter()
+        ctx, request = self.request_for(doc, settings, index)
+        context_ms = (time.perf_counter() - started) * 1000
+        if request is None:
+            return Completion("", "", ctx.mode, None, context_ms, context_ms)
+        cancel.check()
+        prompt = request.prompt
         generation, text = self._decode(request, ctx, cancel)
         total_ms = (time.perf_counter() - started) * 1000
         result = Completion(

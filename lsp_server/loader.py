@@ -82,6 +82,7 @@ def _load(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
         n_ctx=context_window(settings.context_size, resolved.metadata.context_length),
         n_threads=settings.effective_threads(),
         n_gpu_layers=settings.n_gpu_layers,
+        reuse_min_tokens=settings.kv_reuse_min_tokens,
     )
     return LoadedModel(resolved, engine)
 

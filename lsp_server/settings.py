@@ -104,6 +104,15 @@ class Settings:
     context_size: int = setting(
         4096, doc="llama.cpp context (prompt + generation)", bounds=(512, 131_072), reload=True
     )
+    # KV chunk reuse (engine.kv_reuse): after the prompt's common prefix with the cache, runs
+    # of at least this many cached tokens are moved into place instead of evaluated again.
+    kv_reuse_min_tokens: int = setting(
+        64,
+        doc="keep cached runs of at least this many prompt tokens by moving them (llama.cpp's "
+        "`--cache-reuse`); 0 = only the common prefix",
+        bounds=(0, 4096),
+        reload=True,
+    )
     prefix_tokens: int = setting(1500, doc="token budget before the cursor", bounds=(16, 100_000))
     suffix_tokens: int = setting(500, doc="token budget after the cursor", bounds=(0, 100_000))
     max_tokens: int = setting(128, doc="generation cap, multi-line answers", bounds=(1, 4096))
@@ -134,6 +143,11 @@ class Settings:
     # by the next keystroke), so accepting it shows the next suggestion at once.
     prefetch: bool = setting(
         True, doc="compute the suggestion that follows an accepted one in idle time"
+    )
+    warm_up: bool = setting(
+        True,
+        doc="where the cursor comes to rest (`infill/cursor`, VS Code's light-bulb request), "
+        "evaluate the prompt in idle time; any request cancels it",
     )
     # Run code as evidence (Python, in a subprocess with a timeout and no network): the
     # function's docstring examples and the failing test the user names, to show the model what

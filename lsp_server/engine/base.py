@@ -165,6 +165,12 @@ class Engine(Protocol):
         complete, ``EngineError`` when the engine fails."""
         ...
 
+    def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
+        """Bring the engine's cache to ``request``'s prompt without generating (idle time),
+        so the request itself finds it there; returns the prompt tokens evaluated (0 for an
+        engine that keeps no cache of ours). A cancel keeps what was evaluated so far."""
+        ...
+
     def close(self) -> None:
         """Free what the engine holds (a model in memory), so a replacement does not need
         room for both; the engine is not used afterwards."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from lsp_server.engine import kv_reuse
 from lsp_server.engine.base import (
     Cancelled,
     CancelToken,
@@ -52,6 +53,7 @@ class LlamaEngine:
         n_ctx: int = 4096,
         n_threads: int = 2,
         n_gpu_layers: int = 0,
+        reuse_min_tokens: int = 0,
     ) -> None:
         self.name = os.path.basename(model_path)
         self.dialect = dialect
@@ -71,6 +73,10 @@ class LlamaEngine:
         # action's prompt; None for base models.
         self.chat_template: str | None = self._llm.metadata.get("tokenizer.chat_template")
         self._stop_ids = set(dialect.stop_ids) | {self._llm.token_eos()}
+        # KV chunk reuse (kv_reuse): runs of at least this many cached tokens are moved, not
+        # evaluated again; 0 = only the common prefix. Needs a cache whose cells can shift.
+        self.reuse_min_tokens = reuse_min_tokens if reuse_min_tokens and self._can_shift() else 0
+        self.moved_tokens = 0  # of the last prompt evaluation (stats, tests)
 
     def close(self) -> None:
         """Free the model and its context now (``model: auto`` trading the 1.5B for the 0.5B
@@ -127,16 +133,40 @@ class LlamaEngine:
 
     def _evaluate_prompt(self, prompt: list[int], cancel: CancelToken) -> int:
         """Bring the KV cache to ``prompt`` (logits ready for the first new token); return how
-        many tokens were evaluated (the rest were reused from the previous request)."""
+        many tokens were evaluated (the rest were kept from the previous request: its common
+        prefix, and with ``reuse_min_tokens`` the runs ``kv_reuse.plan`` moves into place)."""
         llm = self._llm
-        common = llm.longest_token_prefix(llm._input_ids.tolist(), prompt)
-        keep = min(common, len(prompt) - 1)  # the last token is re-run to refresh the logits
-        llm.n_tokens = keep  # eval() drops KV cells from n_tokens on
-        todo = prompt[keep:]
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        plan = kv_reuse.plan(cached, prompt, self.reuse_min_tokens)
+        if plan.moves:
+            self._move(plan.moves)
+            llm.input_ids[: plan.kept] = kv_reuse.apply_to_record(cached, plan.moves, plan.kept)
+        self.moved_tokens = sum(move.n for move in plan.moves)
+        llm.n_tokens = plan.kept  # eval() drops KV cells from n_tokens on
+        todo = prompt[plan.kept :]
         for start in range(0, len(todo), PROMPT_CHUNK):
             cancel.check()
             llm.eval(todo[start : start + PROMPT_CHUNK])
         return len(todo)
+
+    def _move(self, moves: tuple[kv_reuse.Move, ...]) -> None:
+        """Move cached cells as planned: what lies between a run's new and old place goes,
+        then the run's positions shift down (llama.cpp re-ropes the keys at the next decode)."""
+        import llama_cpp.llama_cpp as low
+
+        memory = low.llama_get_memory(self._llm._ctx.ctx)
+        for move in moves:
+            low.llama_memory_seq_rm(memory, 0, move.dst, move.src)
+            low.llama_memory_seq_add(memory, 0, move.src, move.src + move.n, move.dst - move.src)
+
+    def _can_shift(self) -> bool:
+        import llama_cpp.llama_cpp as low
+
+        return bool(low.llama_memory_can_shift(low.llama_get_memory(self._llm._ctx.ctx)))
+
+    def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
+        prompt, _ = self._fit(request)
+        return self._evaluate_prompt(prompt, cancel)
 
     def _next_token(self, request: GenerationRequest, text: str) -> int:
         """Pick the next token from the logits of the last evaluated position, ``text`` being

@@ -1,9 +1,9 @@
-"""The one thread that touches the model, and request superseding.
+"""The one thread that touches the model: request superseding, idle work yielding to requests.
 
 llama.cpp contexts are not thread-safe and a 2-core laptop gains nothing from two generations at
 once, so every model job runs on one dedicated thread. The asyncio loop only awaits. A newer
 request with the same key (a document URI) cancels the older one, so a burst of keystrokes
-costs one generation, not one per key.
+costs one generation, not one per key; any request cancels idle-time work (prefetch, warm-up).
 """
 
 from __future__ import annotations
@@ -24,18 +24,27 @@ class ModelWorker:
             max_workers=1, thread_name_prefix="infill-model"
         )
         self._latest: dict[str, CancelToken] = {}
+        self._idle: set[CancelToken] = set()  # idle-time jobs (prefetch, warm-up) queued/running
 
     def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
         """Queue a job that is not a request (model loading)."""
         return self._executor.submit(fn)
 
-    async def run(self, key: str, job: Callable[[CancelToken], T]) -> T:
+    async def run(self, key: str, job: Callable[[CancelToken], T], *, idle: bool = False) -> T:
         """Run ``job(token)`` on the worker; cancel the previous job with the same key.
+
+        ``idle``: work done in idle time (prefetch, warm-up). Any request cancels every idle
+        job, so it waits at most one prompt chunk behind one; a new idle job cancels the older
+        ones (the newest place the user looked at wins).
 
         If the awaiting task is cancelled ($/cancelRequest), the token is set so the token loop
         stops at its next check, and CancelledError propagates to the LSP layer.
         """
         token = CancelToken()
+        for other in list(self._idle):
+            other.cancel("idle-time work superseded" if idle else "a request came")
+        if idle:
+            self._idle.add(token)
         previous = self._latest.get(key)
         if previous is not None:
             previous.cancel("superseded by a newer request")
@@ -47,6 +56,7 @@ class ModelWorker:
             token.cancel("cancelled by the client")
             raise
         finally:
+            self._idle.discard(token)
             if self._latest.get(key) is token:
                 del self._latest[key]
 

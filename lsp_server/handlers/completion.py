@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_server.services import Services
+
+# Our extensions' signal: the cursor came to rest at ``position`` (debounced by the editor).
+CURSOR_NOTIFICATION = "infill/cursor"
 
 
 def register(server: LanguageServer, services: Services) -> None:
@@ -49,6 +54,26 @@ def register(server: LanguageServer, services: Services) -> None:
             filter_text=label,
         )
         return types.CompletionList(is_incomplete=True, items=[item])
+
+    @server.feature(CURSOR_NOTIFICATION)
+    def cursor(params: Any) -> None:
+        """Warm the prompt where the cursor rests; malformed or unknown places are ignored."""
+        place = cursor_position(params)
+        if place is not None:
+            completions.cursor_rests(*place)
+
+
+def cursor_position(params: Any) -> tuple[str, types.Position] | None:
+    """``{textDocument: {uri}, position: {line, character}}`` as pygls hands a custom
+    notification's params over (attribute objects); None when malformed."""
+    try:
+        uri = params.textDocument.uri
+        line, character = int(params.position.line), int(params.position.character)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if not isinstance(uri, str) or line < 0 or character < 0:
+        return None
+    return uri, types.Position(line=line, character=character)
 
 
 def fallback_wanted(mode: str, server: LanguageServer) -> bool:

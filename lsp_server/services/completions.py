@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from lsprotocol import types
 
@@ -33,6 +35,9 @@ def _zero_totals() -> dict[str, int]:
         "evaluatedTokens": 0,
         "promptTokens": 0,
         "prefetches": 0,  # prefetch generations that ran to the end
+        "warmups": 0,  # warm-ups started (the cursor came to rest somewhere new)
+        "warmupsDone": 0,  # warm-ups that evaluated their whole prompt
+        "warmupTokens": 0,  # prompt tokens warm-ups evaluated
     }
 
 
@@ -103,9 +108,7 @@ class CompletionService:
         self._record(number, result)
         self.cache.remember(uri, snapshot.text, snapshot.offset, result.text)
         if result.text and settings.prefetch:
-            task = asyncio.ensure_future(self._prefetch(uri, snapshot, result.text))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(self._prefetch(uri, snapshot, result.text))
         return restore_line_ends(result.text, located.crlf)
 
     async def _run(
@@ -141,7 +144,7 @@ class CompletionService:
         settings, index = self.config.settings, self.index.index
         try:
             result = await self.model.worker.run(
-                uri, lambda token: completer.complete(ahead, token, settings, index)
+                uri, lambda token: completer.complete(ahead, token, settings, index), idle=True
             )
         except Cancelled:
             return
@@ -150,6 +153,47 @@ class CompletionService:
             return
         self.totals["prefetches"] += 1
         self.cache.remember(uri, text, offset, result.text, empty_ok=True)
+
+    def cursor_rests(self, uri: str, position: types.Position) -> None:
+        """The editor says where the cursor came to rest (``infill/cursor``, or VS Code's
+        automatic light-bulb request): warm the prompt there in idle time."""
+        if self.config.settings.warm_up:
+            self._in_background(self.warm(uri, position))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def warm(self, uri: str, position: types.Position) -> None:
+        """Evaluate the prompt a request at ``position`` would have, without generating, so
+        that request finds it in the KV cache. Idle-time work: any request cancels it (what it
+        evaluated so far stays). Skipped where it cannot help: nothing loaded, a document we do
+        not serve (closed, binary, too large), or the place a suggestion was just served."""
+        settings = self.config.settings
+        completer = self.completer()
+        if completer is None or not settings.enable:
+            return
+        located = self.documents.locate(uri, position, settings)
+        if isinstance(located, str):
+            return
+        snapshot = located.snapshot
+        if self.cache.lookup(uri, snapshot.text, snapshot.offset) is not None:
+            return  # its prompt is the one the cache holds now
+        snapshot = self.documents.anchored(uri, snapshot)
+        index = self.index.index
+        self.totals["warmups"] += 1
+        try:
+            evaluated = await self.model.worker.run(
+                uri, lambda token: completer.warm(snapshot, token, settings, index), idle=True
+            )
+        except Cancelled:
+            return
+        except Exception:  # idle work never costs the server
+            log.exception("warm-up failed")
+            return
+        self.totals["warmupsDone"] += 1
+        self.totals["warmupTokens"] += evaluated
 
     def _record(self, number: int, result: Completion) -> None:
         """The request's stats: ``last``, the totals, one log line (and the prompt, with

@@ -36,6 +36,7 @@ class FakeEngine:
     remote: bool = False
     on_health: Health | None = None
     prompts: list[str] = field(default_factory=list)
+    warmed: list[str] = field(default_factory=list)
     closed: bool = False
 
     def tokenize(self, text: str, special: bool = False) -> list[int]:
@@ -68,6 +69,15 @@ class FakeEngine:
             1.0,
             "stop",
         )
+
+    def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
+        if self.gate is not None:
+            while not self.gate.wait(0.01):
+                if cancel.cancelled:
+                    raise Cancelled(cancel.reason)
+        cancel.check()
+        self.warmed.append(self.detokenize(request.prompt))
+        return len(request.prompt)
 
     def close(self) -> None:
         self.closed = True

@@ -109,3 +109,43 @@ def test_a_banned_token_cannot_start_the_answer_even_after_whitespace(engine):
     ]
     assert content and content[0] != lead
     assert_consistent(engine, given + banned.tokens)
+
+
+def _consistent_positions(engine) -> None:
+    import llama_cpp.llama_cpp as low
+
+    memory = low.llama_get_memory(engine._llm._ctx.ctx)
+    assert low.llama_memory_seq_pos_min(memory, 0) == 0
+    assert engine.kv_positions() == len(engine.kv_tokens())
+
+
+def test_a_deletion_moves_the_rest_of_the_prompt_instead_of_evaluating_it(engine):
+    """KV chunk reuse: lines deleted from the middle of the prompt cost the tokens around the
+    change; the cells after it are moved down to their new positions, and the record of
+    which token sits where follows them exactly."""
+    lines = [f"value_{i} = compute({i}, 'a longer line so the run is long')\n" for i in range(60)]
+    before = prompt(engine, "".join(lines) + CODE)
+    engine.generate(GenerationRequest(before, max_tokens=2), CancelToken())
+    after = prompt(engine, "".join(lines[:10] + lines[16:]) + CODE)
+    engine.reuse_min_tokens = 32
+    try:
+        gen = engine.generate(GenerationRequest(after, max_tokens=4), CancelToken())
+    finally:
+        engine.reuse_min_tokens = Settings().kv_reuse_min_tokens
+    assert engine.moved_tokens > len(after) // 2
+    assert gen.evaluated_tokens < 40, gen.evaluated_tokens
+    assert_consistent(engine, after + gen.tokens)
+    _consistent_positions(engine)
+    # the same prompt again: everything is where the record says
+    again = engine.generate(GenerationRequest(after, max_tokens=1), CancelToken())
+    assert again.evaluated_tokens == 1 and engine.moved_tokens == 0
+
+
+def test_a_warm_up_leaves_the_prompt_for_the_request(engine):
+    given = prompt(engine, "".join(f"y_{i} = {i}\n" for i in range(30)) + CODE, "        ")
+    warmed = engine.warm(GenerationRequest(given, max_tokens=8), CancelToken())
+    assert warmed > 0
+    assert engine.kv_tokens() == given
+    gen = engine.generate(GenerationRequest(given, max_tokens=4), CancelToken())
+    assert gen.evaluated_tokens == 1
+    assert_consistent(engine, given + gen.tokens)

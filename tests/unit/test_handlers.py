@@ -307,3 +307,68 @@ def _never():
     import concurrent.futures
 
     return concurrent.futures.Future()
+
+
+def _notify(h: Harness, method: str, params: Any) -> None:
+    """A notification as it arrives over the wire: through pygls' own deserialisation."""
+    message = {"jsonrpc": "2.0", "method": method, "params": params}
+    h.server.protocol.handle_message(h.server.protocol.structure_message(message))
+
+
+def _cursor(line: int, character: int, uri: str = URI) -> dict[str, Any]:
+    return {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}
+
+
+async def test_the_cursor_signal_warms_the_prompt_and_the_request_finds_it():
+    h = Harness(prefetch=False)
+    h.open("def add(a, b):\n    return \n\n\ndef sub(a, b):\n    return \n")
+    _notify(h, "infill/cursor", _cursor(5, 11))
+    await h.idle()
+    assert h.totals["warmups"] == 1 and h.totals["warmupsDone"] == 1
+    assert len(h.engine.warmed) == 1
+    at = types.Position(line=5, character=11)
+    assert await h.inline(at) == "a + b"
+    assert h.engine.prompts == h.engine.warmed  # the request's prompt is the one warmed
+
+
+async def test_vscode_light_bulb_requests_are_a_cursor_signal_too():
+    h = Harness(prefetch=False)
+    h.open()
+    params = _code_action_params(1)
+    params.context.trigger_kind = types.CodeActionTriggerKind.Automatic
+    h.call(types.TEXT_DOCUMENT_CODE_ACTION, params)
+    await h.idle()
+    assert h.totals["warmups"] == 1
+
+
+async def test_no_warm_up_where_it_cannot_help():
+    h = Harness(prefetch=False)
+    h.open()
+    _notify(h, "infill/cursor", _cursor(0, 0, uri="file:///w/closed.py"))  # not open
+    _notify(h, "infill/cursor", _cursor(99, 0))  # past the end
+    _notify(h, "infill/cursor", {"position": "nonsense"})  # malformed: ignored
+    await h.idle()
+    assert await h.inline() == "a + b"
+    _notify(h, "infill/cursor", _cursor(1, 11))  # where a suggestion was just served
+    await h.idle()
+    off = Harness(warmUp=False)
+    off.open()
+    _notify(off, "infill/cursor", _cursor(1, 11))
+    await off.idle()
+    assert h.totals["warmups"] == 0 and off.totals["warmups"] == 0
+
+
+async def test_a_request_cancels_a_running_warm_up():
+    import threading
+
+    gate = threading.Event()
+    h = Harness(FakeEngine(answer=lambda _p: "a + b", gate=gate), prefetch=False)
+    h.open()
+    _notify(h, "infill/cursor", _cursor(1, 4))
+    await asyncio.sleep(0.05)  # the warm-up holds the worker
+    request = asyncio.ensure_future(h.inline())
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await request == "a + b"
+    await h.idle()
+    assert h.totals["warmups"] == 1 and h.totals["warmupsDone"] == 0

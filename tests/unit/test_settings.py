@@ -125,6 +125,7 @@ def test_reload_keys_are_the_ones_the_loader_needs():
         "n_gpu_layers",
         "n_threads",
         "context_size",
+        "kv_reuse_min_tokens",
         "engine",
         "remote_url",
         "remote_model",

@@ -62,3 +62,27 @@ async def test_task_cancellation_sets_the_token():
     # The worker is free again for the next job.
     assert await worker.run("doc", lambda t: 42) == 42
     worker.shutdown()
+
+
+async def test_a_request_cancels_idle_work_for_any_document():
+    worker = ModelWorker()
+    started, seen = threading.Event(), []
+    idle = asyncio.ensure_future(worker.run("file:///a.py", slow_job(started, seen), idle=True))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    began = time.monotonic()
+    assert await worker.run("file:///other.py", lambda _t: "answer") == "answer"
+    assert time.monotonic() - began < 1.0  # waited one check, not the whole job
+    with pytest.raises(Cancelled):
+        await idle
+    assert seen == ["a request came"]
+
+
+async def test_newer_idle_work_supersedes_older_idle_work():
+    worker = ModelWorker()
+    started, seen = threading.Event(), []
+    first = asyncio.ensure_future(worker.run("file:///a.py", slow_job(started, seen), idle=True))
+    await asyncio.get_running_loop().run_in_executor(None, started.wait)
+    assert await worker.run("file:///b.py", lambda _t: "warm", idle=True) == "warm"
+    with pytest.raises(Cancelled):
+        await first
+    assert seen == ["idle-time work superseded"]

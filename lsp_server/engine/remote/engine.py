@@ -190,6 +190,11 @@ class RemoteEngine:
         closes its own connection. There for the ``Engine`` protocol (``model: auto`` closes
         the engine it measured and does not keep)."""
 
+    def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
+        """Nothing to warm from here: the engine caches prompts on its side (llama-server's
+        ``cache_prompt``) and a warm-up request would hold one of its slots."""
+        return 0
+
     # -- tokens ---------------------------------------------------------------------------
     def tokenize(self, text: str, special: bool = False) -> list[int]:
         return self.vocab.tokenize(text, special)
