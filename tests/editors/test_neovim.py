@@ -3,7 +3,8 @@
 - ``test_plugin_unit``: the plugin's own logic (ghost text, typing through, stale answers,
   keys, encodings, the fix command's arguments) against a scripted in-process LSP server; quick.
 - ``test_plugin_end_to_end``: the plugin starts the REAL server with the REAL default model,
-  shows and accepts a suggestion through insert mode and the accept key, runs :InfillFix and
+  shows and accepts a suggestion through insert mode and the accept key, lets the cursor rest
+  (``infill/cursor``: the server's ``infill/status`` counts a warm-up), runs :InfillFix and
   the code action on a buggy function, :InfillToggle and :checkhealth infill.
 - ``test_lua_format`` / ``test_lua_lint``: stylua / luacheck when installed.
 
@@ -121,6 +122,11 @@ def test_plugin_end_to_end(tmp_path: Path) -> None:
     output = run_nvim(E2E_SCRIPT, tmp_path, timeout=1500)
     assert "E2E PASSED" in output, output
     print(output)  # shown with -s: timings of each step
+
+    # The cursor rested in normal mode: the plugin sent infill/cursor (debounced) and the server
+    # started a warm-up there (e2e.lua reads infill/status totals).
+    warmups = re.search(r"warm-ups: (\d+) started", output)
+    assert warmups and int(warmups[1]) >= 1, output
 
     # The accepted suggestion leaves a module that parses, with is_even returning something.
     accepted = (tmp_path / "accepted.py").read_text()

@@ -6,9 +6,10 @@
   logic in plain Node: interpreter choice, settings mapping, status texts...).
 - ``test_vscode_end_to_end``: the packaged .vsix in a real VS Code (code-server in headless
   Chromium, driven by Playwright) starts the REAL server with the REAL default model: ghost
-  text appears while typing and Tab accepts it; the status bar item says ready and toggles
-  completions; "Fix this function" from the command palette and from the code action menu fixes
-  ``total``. Screenshots in test-artifacts/vscode/.
+  text appears while typing and Tab accepts it; a cursor that rests sends ``infill/cursor`` and
+  the server warms up there (its totals, read with "Show Server Status"); the status bar item
+  says ready and toggles completions; "Fix this function" from the command palette and from the
+  code action menu fixes ``total``. Screenshots in test-artifacts/vscode/.
 
 ``editor-extension/vscode/e2e/provision.sh`` installs what the end-to-end test needs (Node 24,
 code-server, Chromium, the built .vsix; minutes once, seconds after). When it cannot, the test
@@ -357,6 +358,12 @@ def test_vscode_end_to_end(provisioned: dict[str, str], tmp_path: Path):
     assert last.rstrip() == result["acceptedLine"].rstrip(), (demo, result)
     assert result["ghost"].strip() in last, (demo, result)
     compile(demo, "demo.py", "exec")
+
+    # The cursor rested after the accept: the extension sent infill/cursor (debounced) and the
+    # server started a warm-up there (infill/status totals, from "Show Server Status").
+    totals = result["totals"]
+    assert totals.get("warmups", 0) >= 1, f"no warm-up after the cursor rested: {totals}"
+    print(f"server totals after the cursor rested: {totals}")
 
     # The status bar item toggled completions off and on.
     assert result["toggledOff"] == "infill-lsp: disabled", result

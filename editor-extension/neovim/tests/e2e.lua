@@ -206,6 +206,28 @@ local function main()
   expect(#ghost_marks(bufnr) == 0, 'ghost text left after InsertLeave')
   vim.cmd.write(vim.fs.joinpath(workdir, 'accepted.py'))
 
+  step('the cursor rests: infill/cursor, and the server warms up there')
+  feed('ggj')
+  wait(function()
+    return vim.api.nvim_win_get_cursor(0)[1] == 2
+  end, 5000, 'the cursor on line 2')
+  sleep(2000) -- the 150 ms debounce, then the server's idle time
+  local warmup_deadline = vim.uv.hrtime() + 60000 * 1e6
+  local totals
+  while true do
+    local status = infill.server_status(bufnr, 5000)
+    totals = type(status) == 'table' and type(status.totals) == 'table' and status.totals or {}
+    if (tonumber(totals.warmups) or 0) >= 1 then
+      break
+    end
+    expect(
+      vim.uv.hrtime() < warmup_deadline,
+      'no warm-up (infill/status totals.warmups) within 60 s: ' .. vim.inspect(totals)
+    )
+    sleep(1000)
+  end
+  log(('warm-ups: %s started, %s done'):format(totals.warmups, tostring(totals.warmupsDone)))
+
   step(':InfillFix on the buggy function')
   local bug = assert(find_line(bufnr, 'result = 1'), 'no `result = 1` in the buffer')
   local buggy = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)

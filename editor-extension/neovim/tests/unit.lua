@@ -163,7 +163,8 @@ local function fake_cmd(dispatchers)
     return true, next_id
   end
   function srv.notify(method, params)
-    server.received[#server.received + 1] = { method = method, params = params }
+    server.received[#server.received + 1] =
+      { method = method, params = params, at = vim.uv.hrtime() / 1e6 }
     if method == 'initialized' then
       vim.schedule(function()
         dispatchers.notification('infill/statusChanged', { state = 'loading', message = '' })
@@ -253,6 +254,34 @@ local function main()
   eq({ infill = { maxTimeMs = 900 } }, init.initializationOptions, 'initializationOptions')
   ok(init.capabilities.textDocument.inlineCompletion, 'inlineCompletion capability not sent')
   eq(0, #received('workspace/didChangeConfiguration'), 'settings re-sent after initialized')
+
+  step('the cursor rests: one infill/cursor, 150 ms after the last move, utf-16 position')
+  sleep(200) -- whatever the attach scheduled
+  local n_cursor = #received('infill/cursor')
+  local moved_at = vim.uv.hrtime() / 1e6
+  feed('0$') -- two moves, one rest: on the closing quote of `name = "é"`, byte 10, utf-16 9
+  local sent = wait(function()
+    local all = vim.tbl_filter(function(msg)
+      return msg.method == 'infill/cursor'
+    end, server.received)
+    return #all > n_cursor and all[#all]
+  end, 2000, 'infill/cursor')
+  eq({
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    position = { line = 0, character = 9 },
+  }, sent.params, 'infill/cursor params')
+  ok(sent.at - moved_at >= 140, ('sent after %d ms, not debounced'):format(sent.at - moved_at))
+  sleep(250)
+  eq(n_cursor + 1, #received('infill/cursor'), 'one notification per rest')
+
+  step('leaving the buffer drops the pending infill/cursor')
+  feed('0')
+  sleep(20)
+  vim.cmd.enew()
+  sleep(250)
+  eq(n_cursor + 1, #received('infill/cursor'), 'sent after BufLeave')
+  vim.cmd.buffer(bufnr)
+  feed('<Esc>')
 
   step('insert mode: one debounced request at the cursor (utf-16 position)')
   server.answers = { { items = { item(' + "!"') } } }
@@ -400,8 +429,10 @@ local function main()
   before = n_requests()
   insert_at(5, 'o')
   feed('abc')
-  sleep(150)
+  local n_cursor_off = #received('infill/cursor')
+  sleep(250)
   eq(before, n_requests(), 'requests while off')
+  eq(n_cursor_off, #received('infill/cursor'), 'infill/cursor while off')
   feed('<Esc>')
   vim.cmd('InfillToggle')
   eq(true, received('workspace/didChangeConfiguration')[2].settings.infill.enable, 'on again')

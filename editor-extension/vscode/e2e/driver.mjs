@@ -5,12 +5,14 @@
 //       --chromium /usr/bin/chromium --artifacts DIR
 //
 // Steps: wait for the status bar to say the model is ready; open demo.py, type, wait for the
-// ghost text, accept it with Tab, check the line, save; toggle completions off and on from the
-// status bar; open buggy.py, run "infill-lsp: Fix This Function" from the command palette,
-// wait for its message and the edit; undo, run the same fix from the code action menu (Ctrl+.;
-// the language client resolves it lazily), save. The fixed texts go into the result (the
-// pytest side runs their docstring examples). Screenshots go to --artifacts; on a
-// failure, failure.png and the infill-lsp log. The last stdout line is `RESULT <json>`.
+// ghost text, accept it with Tab, check the line, save; move the cursor and let it rest, then
+// read the server's totals ("infill-lsp: Show Server Status": `infill/cursor` started a warm-up);
+// toggle completions off and on from the status bar; open buggy.py, run "infill-lsp: Fix This
+// Function" from the command palette, wait for its message and the edit; undo, run the same
+// fix from the code action menu (Ctrl+.; the language client resolves it lazily), save. The
+// fixed texts go into the result (the pytest side runs their docstring examples). Screenshots
+// go to --artifacts; on a failure, failure.png and the infill-lsp log. The last stdout line is
+// `RESULT <json>`.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +29,8 @@ const { values: opts } = parseArgs({
     'ready-timeout': { type: 'string', default: '180' },
     'ghost-timeout': { type: 'string', default: '60' },
     'fix-timeout': { type: 'string', default: '270' }, // the test's infill.fixBudgetMs is 240 s
+    // the server warms up in idle time: after a prefetch on a busy box, seconds
+    'warmup-timeout': { type: 'string', default: '60' },
     'skip-code-action': { type: 'boolean', default: false },
     // `main`: the steps above. `missing-server`: the workspace's interpreter cannot import
     // lsp_server; expect the error notification (with the install command and an Open Settings
@@ -41,6 +45,7 @@ if (!opts.url || !opts.workspace) {
 const READY_MS = Number(opts['ready-timeout']) * 1000;
 const GHOST_MS = Number(opts['ghost-timeout']) * 1000;
 const FIX_MS = Number(opts['fix-timeout']) * 1000;
+const WARMUP_MS = Number(opts['warmup-timeout']) * 1000;
 const UI_MS = 30_000;
 mkdirSync(opts.artifacts, { recursive: true });
 
@@ -210,6 +215,25 @@ async function dismissNotifications() {
   await page.keyboard.press('Escape');
 }
 
+const SUMMARY = /^infill-lsp: .*; totals: (.*)$/;
+
+/** The server's `infill/status` totals, from "infill-lsp: Show Server Status" (its one-line
+ * answer ends with `totals: name=value, ...`). Totals only grow, so the largest value of each
+ * over the answers shown is the latest (VS Code shows an identical answer only once). */
+async function serverTotals() {
+  await runCommand('infill-lsp: Show Server Status');
+  await waitNotification((n) => SUMMARY.test(n), UI_MS);
+  await page.waitForTimeout(300); // a newer answer may still be rendering
+  const totals = {};
+  for (const text of (await notifications()).filter((n) => SUMMARY.test(n))) {
+    for (const pair of text.match(SUMMARY)[1].split(', ')) {
+      const [name, value] = pair.split('=');
+      totals[name] = Math.max(totals[name] ?? 0, Number(value) || 0);
+    }
+  }
+  return totals;
+}
+
 async function mainScenario() {
   result.readyLabel = await step('model ready (status bar)', () => waitStatus('infill-lsp: ready', READY_MS));
   await shot('01-ready.png');
@@ -255,6 +279,25 @@ async function mainScenario() {
   });
   await shot('03-accepted.png');
   await step('save demo.py', () => save('demo.py'));
+
+  // -- the cursor rests: infill/cursor, and the server warms up there -------------------------
+  result.totals = await step('cursor rests: a warm-up', async () => {
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('End');
+    await page.waitForTimeout(2000); // 150 ms debounce, then the server's idle time
+    const started = Date.now();
+    for (;;) {
+      const totals = await serverTotals();
+      if ((totals.warmups ?? 0) >= 1 || Date.now() - started > WARMUP_MS) {
+        return totals;
+      }
+      log(`no warm-up yet: ${JSON.stringify(totals)}`);
+      await page.waitForTimeout(2000);
+    }
+  });
+  log(`server totals: ${JSON.stringify(result.totals)}`);
+  await dismissNotifications();
 
   // -- the status bar item toggles completions ----------------------------------------------
   await step('toggle off and on', async () => {

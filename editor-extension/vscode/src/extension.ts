@@ -1,8 +1,8 @@
 /**
  * The VS Code client of infill-lsp: starts `<python> -m lsp_server` over stdio with
  * vscode-languageclient (inline completions and the "Fix this function" code action are
- * handled by the language client itself), and adds the status bar item, the settings sync
- * and the palette commands.
+ * handled by the language client itself), and adds the status bar item, the settings sync,
+ * the palette commands and the `infill/cursor` notification (where the cursor rests).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,16 +17,19 @@ import {
   State as ClientState,
 } from 'vscode-languageclient/node';
 
+import { CURSOR_NOTIFICATION, CursorParams, CursorReporter } from './cursor';
 import { fixArgument, fixOutcome, SERVER_FIX_COMMAND } from './fix';
 import { CheckResult, checkInterpreter, chooseInterpreter, Choice, describeSource, installCommand, interpreterFromApi, PythonApi, serverCommand } from './interpreter';
 import { LoadingProgress } from './progress';
 import { expandPath, needsRestart, openSettingsCommand, SECTION, serverKeys, serverSettings, Wire } from './settings';
-import { fromNotification, render, Status } from './status';
+import { fromNotification, render, Status, statusSummary } from './status';
 
 const STATUS_CHANGED = 'infill/statusChanged';
 const STATUS_REQUEST = 'infill/status';
 const PYTHON_EXTENSION = 'ms-python.python';
 const PYTHON_API_TIMEOUT_MS = 15_000;
+/** The documents the server serves (didOpen, completions, `infill/cursor`). */
+const DOCUMENT_SELECTOR = [{ scheme: 'file' }, { scheme: 'untitled' }];
 
 let controller: Controller | undefined;
 
@@ -46,6 +49,12 @@ interface FixOptions {
   test?: string;
 }
 
+/** Where the cursor rests, for `infill/cursor`. */
+interface CursorPlace {
+  document: vscode.TextDocument;
+  position: vscode.Position;
+}
+
 class Controller implements vscode.Disposable {
   private readonly output: vscode.LogOutputChannel;
   private readonly item: vscode.StatusBarItem;
@@ -57,6 +66,7 @@ class Controller implements vscode.Disposable {
   private queue: Promise<unknown> = Promise.resolve();
   private stopping = false;
   private pythonListener: vscode.Disposable | undefined;
+  private readonly cursor = new CursorReporter<CursorPlace>((place) => this.sendCursor(place));
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.output = vscode.window.createOutputChannel('infill-lsp', { log: true });
@@ -73,9 +83,18 @@ class Controller implements vscode.Disposable {
       vscode.commands.registerCommand('infill.fixThisFunction', (options?: FixOptions) => this.fix(options ?? {})),
       vscode.commands.registerCommand('infill.fixThisFunctionWith', () => this.fixWithPrompt()),
       vscode.commands.registerCommand('infill.showLog', () => this.output.show(true)),
+      vscode.commands.registerCommand('infill.showStatus', () => this.showStatus()),
       vscode.commands.registerCommand('infill.restart', () => this.restart()),
       vscode.workspace.onDidChangeConfiguration((event) => this.onConfiguration(event)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.sendSettings()),
+      vscode.window.onDidChangeTextEditorSelection((event) => this.cursorMoved(event.textEditor)),
+      vscode.window.onDidChangeActiveTextEditor((editor) => {
+        this.cursor.cancel();
+        if (editor) {
+          this.cursorMoved(editor); // the cursor now rests in this editor
+        }
+      }),
+      this.cursor,
     );
   }
 
@@ -136,6 +155,32 @@ class Controller implements vscode.Disposable {
     } else if (event.affectsConfiguration(SECTION)) {
       this.sendSettings();
     }
+  }
+
+  // -- where the cursor rests (infill/cursor) ------------------------------------------------
+  /** Whether the running server serves `document` (the client's own document selector). */
+  private serves(document: vscode.TextDocument): boolean {
+    const client = this.client;
+    return !!client && client.isRunning() && !document.isClosed && vscode.languages.match(DOCUMENT_SELECTOR, document) > 0;
+  }
+
+  private cursorMoved(editor: vscode.TextEditor): void {
+    // Only the editor the user is in (an edit elsewhere moves other editors' cursors too).
+    if (editor !== vscode.window.activeTextEditor || !this.serves(editor.document)) {
+      return;
+    }
+    this.cursor.moved({ document: editor.document, position: editor.selection.active });
+  }
+
+  /** After the debounce: the client in use then, and completions still on. */
+  private sendCursor(place: CursorPlace): void {
+    const client = this.client;
+    if (!client || !this.serves(place.document) || !vscode.workspace.getConfiguration(SECTION).get<boolean>('enable', true)) {
+      return;
+    }
+    const c2p = client.code2ProtocolConverter;
+    const params: CursorParams = { textDocument: { uri: c2p.asUri(place.document.uri) }, position: c2p.asPosition(place.position) };
+    client.sendNotification(CURSOR_NOTIFICATION, params).catch((error) => this.output.warn(`${CURSOR_NOTIFICATION} not sent: ${error}`));
   }
 
   // -- interpreter ---------------------------------------------------------------------------
@@ -267,7 +312,7 @@ class Controller implements vscode.Disposable {
       }
     });
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
+      documentSelector: DOCUMENT_SELECTOR,
       initializationOptions: this.settings(),
       outputChannel: this.output,
       connectionOptions: {
@@ -332,6 +377,7 @@ class Controller implements vscode.Disposable {
       return;
     }
     this.stopping = true;
+    this.cursor.cancel();
     try {
       if (client.needsStop()) {
         await client.stop(5_000);
@@ -360,6 +406,26 @@ class Controller implements vscode.Disposable {
           : vscode.ConfigurationTarget.Global;
     await config.update('enable', !enabled, target);
     this.output.info(`completions ${enabled ? 'off' : 'on'}`);
+  }
+
+  /** "infill-lsp: Show Server Status": `infill/status` in one line (totals included), the
+   * whole answer in the log. */
+  private async showStatus(): Promise<void> {
+    const client = this.client;
+    if (!client || !client.isRunning()) {
+      void vscode.window.showErrorMessage(`infill-lsp: the server is not running (${this.status.message || this.status.state}).`, 'Show Log').then(
+        (a) => a && this.output.show(true),
+      );
+      return;
+    }
+    try {
+      const answer = await client.sendRequest<unknown>(STATUS_REQUEST, {});
+      this.output.info(`${STATUS_REQUEST}: ${JSON.stringify(answer)}`);
+      void vscode.window.showInformationMessage(statusSummary(answer), 'Show Log').then((a) => a && this.output.show(true));
+    } catch (error) {
+      this.output.warn(`${STATUS_REQUEST}: ${error}`);
+      void vscode.window.showWarningMessage(`infill-lsp: ${STATUS_REQUEST} failed: ${error}`);
+    }
   }
 
   private async fixWithPrompt(): Promise<void> {

@@ -141,3 +141,31 @@ export function fromNotification(params: unknown, previous: Status): Status {
     python: previous.python,
   };
 }
+
+/**
+ * The one-line answer of "infill-lsp: Show Server Status" from an `infill/status` result:
+ * state, model, and every total as `name=value` in name order (as Neovim's :InfillStatus), e.g.
+ * `infill-lsp: ready, model m; totals: cacheHits=0, ..., warmups=2, warmupsDone=1`.
+ */
+export function statusSummary(result: unknown): string {
+  const r = (result ?? {}) as { state?: unknown; message?: unknown; model?: unknown; totals?: unknown };
+  const state = typeof r.state === 'string' ? r.state : 'unknown';
+  const model = r.model && typeof r.model === 'object' ? (r.model as ModelInfo) : null;
+  const name = modelName(model, typeof r.message === 'string' && state === 'ready' ? r.message : '');
+  let text = `infill-lsp: ${state}`;
+  if (name) {
+    text += `, model ${name}`;
+  } else if (typeof r.message === 'string' && r.message) {
+    text += ` (${r.message})`;
+  }
+  if (r.totals && typeof r.totals === 'object') {
+    const totals = Object.entries(r.totals as Record<string, unknown>)
+      .filter(([, value]) => typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean')
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, value]) => `${key}=${value}`);
+    if (totals.length) {
+      text += `; totals: ${totals.join(', ')}`;
+    }
+  }
+  return text;
+}

@@ -73,6 +73,7 @@ function M.setup(user)
       state.status[client.id] = state.status[client.id]
         or { state = 'starting', message = '', model = nil }
       inline().attach(client, args.buf)
+      require('infill.cursor').attach(args.buf) -- infill/cursor: where the cursor rests
     end,
   })
   vim.api.nvim_create_autocmd('LspDetach', {
@@ -81,6 +82,7 @@ function M.setup(user)
       local client = vim.lsp.get_client_by_id(args.data.client_id)
       if client and client.name == state.NAME then
         inline().detach(args.buf)
+        require('infill.cursor').detach(args.buf)
       end
     end,
   })
@@ -238,6 +240,9 @@ function M.set_enabled(enabled)
     )
   end
   inline().set_enabled(enabled)
+  if not enabled then
+    require('infill.cursor').cancel_all()
+  end
   notify(enabled and 'completions on' or 'completions off')
   pcall(vim.cmd.redrawstatus, { bang = true })
 end
