@@ -37,6 +37,24 @@ def median(values: list[float | int | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def process_memory_kb(pid: int | None) -> dict[str, int]:
+    """A live process's memory from /proc/<pid>/status in KiB: ``VmRSS`` (now), ``VmHWM`` (its
+    peak RSS), ``RssAnon`` (RSS less file-backed pages such as a mapped model); {} when it cannot
+    be read (no such process, not Linux)."""
+    if pid is None:
+        return {}
+    memory: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            for row in fh:
+                key, _, value = row.partition(":")
+                if key in ("VmRSS", "VmHWM", "RssAnon"):
+                    memory[key] = int(value.split()[0])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return memory
+
+
 def worktree(rev: str) -> Path:
     """A checkout of ``rev`` (a commit) to run a baseline server from, made once and reused."""
     sha = subprocess.run(

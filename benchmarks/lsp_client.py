@@ -129,6 +129,11 @@ class LspClient:
         self._reader.start()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id (None before ``start``): for /proc readings such as RSS."""
+        return self._proc.pid if self._proc is not None else None
+
     def __enter__(self) -> LspClient:
         return self.start() if self._proc is None else self
 
