@@ -113,6 +113,16 @@ class Settings:
         bounds=(0, 4096),
         reload=True,
     )
+    # After a jump the cache holds little of the prompt: a cold 2,000-token window costs ~19 s
+    # on a 2-core laptop, so the first suggestions there come from a short window while the
+    # full one is evaluated in idle time (completion.Completer, services.completions).
+    jump_window_tokens: int = setting(
+        160,
+        doc="a request that would evaluate more than 3x this many prompt tokens (the cursor "
+        "jumped) is answered from a window of this many tokens; the full window follows in "
+        "idle time; 0 = always the full window",
+        bounds=(0, 4096),
+    )
     prefix_tokens: int = setting(1500, doc="token budget before the cursor", bounds=(16, 100_000))
     suffix_tokens: int = setting(500, doc="token budget after the cursor", bounds=(0, 100_000))
     max_tokens: int = setting(128, doc="generation cap, multi-line answers", bounds=(1, 4096))

@@ -165,6 +165,11 @@ class Engine(Protocol):
         complete, ``EngineError`` when the engine fails."""
         ...
 
+    def pending(self, request: GenerationRequest) -> int:
+        """How many of ``request``'s prompt tokens ``generate`` would evaluate now (the rest it
+        keeps from its cache); 0 for an engine whose cache is not ours to see."""
+        ...
+
     def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
         """Bring the engine's cache to ``request``'s prompt without generating (idle time),
         so the request itself finds it there; returns the prompt tokens evaluated (0 for an

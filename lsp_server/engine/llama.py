@@ -168,6 +168,11 @@ class LlamaEngine:
         prompt, _ = self._fit(request)
         return self._evaluate_prompt(prompt, cancel)
 
+    def pending(self, request: GenerationRequest) -> int:
+        prompt, _ = self._fit(request)
+        cached = self._llm.input_ids[: self._llm.n_tokens].tolist()
+        return len(prompt) - kv_reuse.plan(cached, prompt, self.reuse_min_tokens).kept
+
     def _next_token(self, request: GenerationRequest, text: str) -> int:
         """Pick the next token from the logits of the last evaluated position, ``text`` being
         what was generated so far.

@@ -26,6 +26,11 @@ from lsp_server.typing_cache import TypingCache
 
 log = logging.getLogger("infill-lsp")
 
+# After an answer from the short window, the full window is evaluated once the document has had
+# no request for this long (a user typing on keeps the short window's cache, which is cheap to
+# extend; evaluating the full one would evict it).
+CATCH_UP_AFTER_S = 2.0
+
 
 def _zero_totals() -> dict[str, int]:
     return {
@@ -38,6 +43,8 @@ def _zero_totals() -> dict[str, int]:
         "warmups": 0,  # warm-ups started (the cursor came to rest somewhere new)
         "warmupsDone": 0,  # warm-ups that evaluated their whole prompt
         "warmupTokens": 0,  # prompt tokens warm-ups evaluated
+        "jumps": 0,  # answers from the short window after a jump (jumpWindowTokens)
+        "catchUps": 0,  # full windows evaluated in idle time after such an answer
     }
 
 
@@ -109,6 +116,9 @@ class CompletionService:
         self.cache.remember(uri, snapshot.text, snapshot.offset, result.text)
         if result.text and settings.prefetch:
             self._in_background(self._prefetch(uri, snapshot, result.text))
+        if result.window == "jump":
+            self.totals["jumps"] += 1
+            self._in_background(self._catch_up(uri, snapshot))
         return restore_line_ends(result.text, located.crlf)
 
     async def _run(
@@ -153,6 +163,28 @@ class CompletionService:
             return
         self.totals["prefetches"] += 1
         self.cache.remember(uri, text, offset, result.text, empty_ok=True)
+
+    async def _catch_up(self, uri: str, served: Snapshot) -> None:
+        """After an answer from the short window: the full window, in idle time, so the next
+        request there gets the full context. Abandoned when any request comes first."""
+        seen = self.totals["requests"]
+        await asyncio.sleep(CATCH_UP_AFTER_S)
+        completer = self.completer()
+        if completer is None or self.totals["requests"] != seen:
+            return
+        settings, index = self.config.settings, self.index.index
+        try:
+            await self.model.worker.run(
+                uri,
+                lambda token: completer.warm(served, token, settings, index, full=True),
+                idle=True,
+            )
+        except Cancelled:
+            return
+        except Exception:  # idle work never costs the server
+            log.exception("catch-up failed")
+            return
+        self.totals["catchUps"] += 1
 
     def cursor_rests(self, uri: str, position: types.Position) -> None:
         """The editor says where the cursor came to rest (``infill/cursor``, or VS Code's

@@ -37,6 +37,7 @@ class FakeEngine:
     on_health: Health | None = None
     prompts: list[str] = field(default_factory=list)
     warmed: list[str] = field(default_factory=list)
+    cached: list[int] = field(default_factory=list)  # the prompt last generated or warmed
     closed: bool = False
 
     def tokenize(self, text: str, special: bool = False) -> list[int]:
@@ -59,6 +60,7 @@ class FakeEngine:
         if self.fail is not None:
             raise self.fail
         text = self.answer(prompt)
+        self.cached = list(request.prompt)
         return Generation(
             text,
             self.tokenize(text),
@@ -77,7 +79,18 @@ class FakeEngine:
                     raise Cancelled(cancel.reason)
         cancel.check()
         self.warmed.append(self.detokenize(request.prompt))
-        return len(request.prompt)
+        evaluated = self.pending(request)
+        self.cached = list(request.prompt)
+        return evaluated
+
+    def pending(self, request: GenerationRequest) -> int:
+        """Like the real engine's common-prefix reuse (no chunk moves)."""
+        same = 0
+        for a, b in zip(self.cached, request.prompt, strict=False):
+            if a != b:
+                break
+            same += 1
+        return len(request.prompt) - same
 
     def close(self) -> None:
         self.closed = True

@@ -372,3 +372,44 @@ async def test_a_request_cancels_a_running_warm_up():
     assert await request == "a + b"
     await h.idle()
     assert h.totals["warmups"] == 1 and h.totals["warmupsDone"] == 0
+
+
+LONG = "def f(x):\n" + "".join(f"    v{i} = x + {i}\n" for i in range(20)) + "    return \n"
+LONG_AT = types.Position(line=21, character=11)
+
+
+async def test_a_jump_is_answered_from_a_short_window_and_the_full_one_follows(monkeypatch):
+    from lsp_server.services import completions
+
+    monkeypatch.setattr(completions, "CATCH_UP_AFTER_S", 0.05)
+    h = Harness(prefetch=False, jumpWindowTokens=20)
+    h.open(LONG)
+    assert await h.inline(LONG_AT) == "a + b"
+    assert h.services.completions.last["window"] == "jump"
+    short = h.engine.prompts[-1]
+    assert "v0 = x" not in short and "v19 = x" in short  # only the lines near the cursor
+    await asyncio.sleep(0.1)
+    await h.idle()
+    assert h.totals["jumps"] == 1 and h.totals["catchUps"] == 1
+    assert "v0 = x" in h.engine.warmed[-1]  # the full window, evaluated in idle time
+    h.type("z", LONG_AT)  # not what was suggested: the model runs, on the full window now
+    await h.inline(_right(LONG_AT, 1))
+    assert h.services.completions.last["window"] == "full"
+    assert "v0 = x" in h.engine.prompts[-1]
+
+
+async def test_a_request_before_the_catch_up_keeps_the_short_window(monkeypatch):
+    from lsp_server.services import completions
+
+    monkeypatch.setattr(completions, "CATCH_UP_AFTER_S", 0.2)
+    h = Harness(prefetch=False, jumpWindowTokens=20)
+    h.open(LONG)
+    await h.inline(LONG_AT)
+    h.type("z", LONG_AT)
+    await h.inline(_right(LONG_AT, 1))  # the user types on: the short window's cache is kept
+    assert h.services.completions.last["window"] == "jump"
+    await asyncio.sleep(0.3)
+    await h.idle()
+    # the first answer's catch-up was abandoned (a request came); the second one's ran
+    assert h.totals["catchUps"] == 1 and len(h.engine.warmed) == 1
+    assert "vz" not in h.engine.warmed[0] and "return z" in h.engine.warmed[0]

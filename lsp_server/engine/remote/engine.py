@@ -190,6 +190,10 @@ class RemoteEngine:
         closes its own connection. There for the ``Engine`` protocol (``model: auto`` closes
         the engine it measured and does not keep)."""
 
+    def pending(self, request: GenerationRequest) -> int:
+        """Unknown from here (the engine's cache): never a reason to shorten the prompt."""
+        return 0
+
     def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
         """Nothing to warm from here: the engine caches prompts on its side (llama-server's
         ``cache_prompt``) and a warm-up request would hold one of its slots."""
