@@ -31,6 +31,9 @@ class ScriptedEngine:
     def detokenize(self, ids: list[int]) -> str:
         return "".join(chr(i) for i in ids)
 
+    def pending(self, _request: GenerationRequest) -> int:
+        return 0  # no cache modelled: never a jump
+
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         self.requests.append(request.banned_first)
         text = self.answers[request.banned_first]

@@ -104,7 +104,15 @@ def test_the_protocol_declares_every_capability_and_method():
         "remote",
         "on_health",
     }
-    assert METHODS == ["close", "detokenize", "generate", "special_text", "tokenize", "warm"]
+    assert METHODS == [
+        "close",
+        "detokenize",
+        "generate",
+        "pending",
+        "special_text",
+        "tokenize",
+        "warm",
+    ]
 
 
 @pytest.mark.parametrize("which", ["local", "remote"])
