@@ -34,7 +34,9 @@ COUNT_CACHE_LINES = 8192
 # changing them costs the whole prompt's evaluation; the anchor changes rarely (context.anchor).
 EXTRA_CACHE = 64
 RETRIEVAL_MS = 20.0
-# A prompt that would cost more than this many times ``jumpWindowTokens`` to evaluate is a jump.
+# A request is a jump when its prompt would cost more than ``suffixTokens`` plus this many times
+# ``jumpWindowTokens`` to evaluate: more than the cache's moves can save when the anchor moves
+# down a few lines while typing (that re-evaluates the window below the cursor, ~suffixTokens).
 JUMP_FACTOR = 3
 
 
@@ -166,15 +168,21 @@ class Completer:
         )
 
     def chosen_request(
-        self, doc: Snapshot, settings: Settings, index: WorkspaceIndex | None = None
+        self,
+        doc: Snapshot,
+        settings: Settings,
+        index: WorkspaceIndex | None = None,
+        jump: bool = False,
     ) -> tuple[Context, GenerationRequest | None, str]:
-        """``request_for``, or after a jump (the engine would evaluate more than
-        ``JUMP_FACTOR`` x ``jumpWindowTokens`` of the prompt) the same for a short window
-        around the cursor: the first suggestions at a new place come in about a second instead
-        of the ~19 s of a cold 2,000-token window; the full window follows in idle time."""
+        """``request_for``; with ``jump`` (the server, which catches up in idle time), after a
+        jump (see ``JUMP_FACTOR``) the same for a short window around the cursor instead: the
+        first suggestions at a new place come in about a second, not the ~10-19 s of a cold
+        2,000-token window."""
         ctx, request = self.request_for(doc, settings, index)
         size = settings.jump_window_tokens
-        if request is None or not size or self.engine.pending(request) <= JUMP_FACTOR * size:
+        if request is None or not jump or not size:
+            return ctx, request, "full"
+        if self.engine.pending(request) <= settings.suffix_tokens + JUMP_FACTOR * size:
             return ctx, request, "full"
         short = dataclasses.replace(
             settings,
@@ -194,17 +202,15 @@ class Completer:
         settings: Settings,
         index: WorkspaceIndex | None = None,
         *,
-        full: bool = False,
+        jump: bool = True,
     ) -> int:
         """Evaluate the prompt a request at ``doc`` would have, without generating (idle
         time, e.g. where the cursor came to rest): the request then finds it in the KV cache.
-        ``full``: the full window even after a jump (the idle-time catch-up). Returns the
-        prompt tokens evaluated."""
-        if full:
-            request = self.request_for(doc, settings, index)[1]
-        else:
-            request = self.chosen_request(doc, settings, index)[1]
-        if request is None:
+        ``jump=False``: the full window even after a jump (the idle-time catch-up). Returns
+        the prompt tokens evaluated (0 when the cache already holds the prompt)."""
+        cancel.check()  # a cancelled idle job queued ahead of a request costs nothing
+        request = self.chosen_request(doc, settings, index, jump)[1]
+        if request is None or self.engine.pending(request) <= 1:
             return 0
         cancel.check()
         return self.engine.warm(request, cancel)
@@ -215,9 +221,12 @@ class Completer:
         cancel: CancelToken,
         settings: Settings,
         index: WorkspaceIndex | None = None,
+        jump: bool = False,
     ) -> Completion:
+        """``jump``: answer from the short window after a jump (``chosen_request``)."""
+        cancel.check()
         started = time.perf_counter()
-        ctx, request, window = self.chosen_request(doc, settings, index)
+        ctx, request, window = self.chosen_request(doc, settings, index, jump)
         context_ms = (time.perf_counter() - started) * 1000
         if request is None:
             return Completion("", "", ctx.mode, None, context_ms, context_ms)

@@ -118,9 +118,9 @@ class Settings:
     # full one is evaluated in idle time (completion.Completer, services.completions).
     jump_window_tokens: int = setting(
         160,
-        doc="a request that would evaluate more than 3x this many prompt tokens (the cursor "
-        "jumped) is answered from a window of this many tokens; the full window follows in "
-        "idle time; 0 = always the full window",
+        doc="after a jump (a request that would evaluate more than `suffixTokens` + 3x this "
+        "many prompt tokens) the server answers from a window of this many tokens; the full "
+        "window follows in idle time; 0 = always the full window",
         bounds=(0, 4096),
     )
     prefix_tokens: int = setting(1500, doc="token budget before the cursor", bounds=(16, 100_000))

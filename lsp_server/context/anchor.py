@@ -68,6 +68,14 @@ class AnchorMemory:
     def forget(self, key: str) -> None:
         self._anchors.pop(key, None)
 
+    def peek(self, key: str, text: str, offset: int) -> int:
+        """The anchor ``anchor`` would give, remembering nothing (a warm-up must not move the
+        anchor of the place the user types at)."""
+        kept = self._anchors.get(key)
+        if kept is not None and _still_valid(kept, text, offset):
+            return kept.offset
+        return indent_end(text, offset)
+
     def anchor(self, key: str, text: str, offset: int) -> int:
         """The anchor for a request at ``offset``: the remembered one if still valid, else the
         end of the cursor line's indentation (remembered from now on)."""

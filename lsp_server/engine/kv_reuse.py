@@ -41,9 +41,10 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 def plan(cached: list[int], prompt: list[int], min_run: int) -> Plan:
-    """The moves that make the cache hold the longest prompt prefix reachable by keeping the
-    common prefix and then whole runs of ``min_run``+ cached tokens, in order. The prompt's
-    last token is never kept: it is evaluated again for the logits of the first new token."""
+    """The moves that keep the common prefix and then, walking both sequences greedily as
+    llama-server does, each run of ``min_run``+ cached tokens the prompt continues with (in
+    order; cached tokens the prompt dropped are skipped). The prompt's last token is never
+    kept: it is evaluated again for the logits of the first new token."""
     limit = len(prompt) - 1
     head_p = common_prefix(cached, prompt[:limit])
     head_c = head_p

@@ -138,8 +138,9 @@ class LlamaEngine:
         llm = self._llm
         cached = llm.input_ids[: llm.n_tokens].tolist()
         plan = kv_reuse.plan(cached, prompt, self.reuse_min_tokens)
+        if plan.moves and not self._move(plan.moves, plan.kept):
+            plan = kv_reuse.plan(cached, prompt, 0)  # the cache refused: the common prefix only
         if plan.moves:
-            self._move(plan.moves)
             llm.input_ids[: plan.kept] = kv_reuse.apply_to_record(cached, plan.moves, plan.kept)
         self.moved_tokens = sum(move.n for move in plan.moves)
         llm.n_tokens = plan.kept  # eval() drops KV cells from n_tokens on
@@ -149,20 +150,33 @@ class LlamaEngine:
             llm.eval(todo[start : start + PROMPT_CHUNK])
         return len(todo)
 
-    def _move(self, moves: tuple[kv_reuse.Move, ...]) -> None:
+    def _move(self, moves: tuple[kv_reuse.Move, ...], kept: int) -> bool:
         """Move cached cells as planned: what lies between a run's new and old place goes,
-        then the run's positions shift down (llama.cpp re-ropes the keys at the next decode)."""
+        then the run's positions shift down (llama.cpp re-ropes the keys at the next decode);
+        cells left beyond ``kept`` go too, so the cache is exactly positions 0..kept-1 even if
+        the evaluation after it is cancelled. False (cache cleared from the first move on,
+        nothing moved) when llama.cpp refuses a removal."""
         import llama_cpp.llama_cpp as low
 
         memory = low.llama_get_memory(self._llm._ctx.ctx)
         for move in moves:
-            low.llama_memory_seq_rm(memory, 0, move.dst, move.src)
+            if not low.llama_memory_seq_rm(memory, 0, move.dst, move.src):
+                low.llama_memory_seq_rm(memory, 0, moves[0].dst, -1)
+                self._llm.n_tokens = moves[0].dst
+                return False
             low.llama_memory_seq_add(memory, 0, move.src, move.src + move.n, move.dst - move.src)
+        low.llama_memory_seq_rm(memory, 0, kept, -1)
+        return True
 
     def _can_shift(self) -> bool:
+        """Moved cells need positions that can change: a shiftable cache, and rotary position
+        embeddings (GPTBigCode/StarCoder1 add absolute positions into the cells: moving them
+        would leave them at their old position)."""
         import llama_cpp.llama_cpp as low
 
-        return bool(low.llama_memory_can_shift(low.llama_get_memory(self._llm._ctx.ctx)))
+        memory = low.llama_get_memory(self._llm._ctx.ctx)
+        rotary = low.llama_model_rope_type(self._llm._model.model) != low.LLAMA_ROPE_TYPE_NONE
+        return rotary and bool(low.llama_memory_can_shift(memory))
 
     def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
         prompt, _ = self._fit(request)

@@ -31,7 +31,7 @@ class ModelWorker:
         return self._executor.submit(fn)
 
     async def run(self, key: str, job: Callable[[CancelToken], T], *, idle: bool = False) -> T:
-        """Run ``job(token)`` on the worker; cancel the previous job with the same key.
+        """Run ``job(token)`` on the worker; cancel the previous request with the same key.
 
         ``idle``: work done in idle time (prefetch, warm-up). Any request cancels every idle
         job, so it waits at most one prompt chunk behind one; a new idle job cancels the older
@@ -44,11 +44,12 @@ class ModelWorker:
         for other in list(self._idle):
             other.cancel("idle-time work superseded" if idle else "a request came")
         if idle:
-            self._idle.add(token)
-        previous = self._latest.get(key)
-        if previous is not None:
-            previous.cancel("superseded by a newer request")
-        self._latest[key] = token
+            self._idle.add(token)  # never a request's supersessor: only _idle cancels it
+        else:
+            previous = self._latest.get(key)
+            if previous is not None:
+                previous.cancel("superseded by a newer request")
+            self._latest[key] = token
         future = self._executor.submit(job, token)
         try:
             return await asyncio.wrap_future(future)

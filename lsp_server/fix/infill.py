@@ -62,10 +62,7 @@ def line_candidates(
     (lazily: the caller stops when a candidate verifies or its budget is spent)."""
     # No per-keystroke time cap (maxTimeMs): on a busy machine it cut the rewrites short and
     # the search settled on a worse line; the fix's own budget (fixBudgetMs) bounds the search.
-    # Each masked line is a new prompt: no short window after a "jump" (jumpWindowTokens).
-    quiet = dataclasses.replace(
-        settings, max_tokens=MAX_TOKENS, prefetch=False, max_time_ms=0, jump_window_tokens=0
-    )
+    quiet = dataclasses.replace(settings, max_tokens=MAX_TOKENS, prefetch=False, max_time_ms=0)
     completer = Completer(engine)
     lines = function.text.split("\n")
     doc_lines = document.split("\n")

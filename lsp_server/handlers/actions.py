@@ -31,10 +31,11 @@ def register(server: LanguageServer, services: Services) -> None:
     def code_action(params: types.CodeActionParams) -> list[types.CodeAction] | None:
         """Offer the action when the range lies in a function; instant (no model)."""
         uri = params.text_document.uri
-        if params.context.trigger_kind == types.CodeActionTriggerKind.Automatic:
-            # VS Code asks for the light bulb whenever the selection changes: where the cursor
-            # goes, a completion request may follow
-            services.completions.cursor_rests(uri, params.range.end)
+        automatic = params.context.trigger_kind == types.CodeActionTriggerKind.Automatic
+        if automatic and params.range.start == params.range.end and not params.context.only:
+            # VS Code asks for the light bulb whenever the cursor moves: where it goes, a
+            # completion request may follow
+            services.completions.cursor_rests(uri, params.range.start)
         doc = services.documents.get(uri)
         target = Target(uri, params.range.start, params.range.end, doc and doc.version)
         try:

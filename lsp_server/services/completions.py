@@ -30,6 +30,9 @@ log = logging.getLogger("infill-lsp")
 # no request for this long (a user typing on keeps the short window's cache, which is cheap to
 # extend; evaluating the full one would evict it).
 CATCH_UP_AFTER_S = 2.0
+# A cursor resting this close to the last request in the same document gets no warm-up: the
+# cache holds that request's window, which a warm-up of a neighbouring anchor would evict.
+NEAR_LINES = 40
 
 
 def _zero_totals() -> dict[str, int]:
@@ -66,7 +69,9 @@ class CompletionService:
         self.last: dict[str, object] = {}  # the last request's stats (B2 replays, tests)
         self.totals = _zero_totals()
         self._completer: Completer | None = None
-        self._background: set[asyncio.Task] = set()  # prefetch tasks, held until done
+        self._background: set[asyncio.Task] = set()  # idle-time tasks, held until done
+        self._activity = 0  # requests and cursor signals: a catch-up waits for none to come
+        self._last_place: tuple[str, int] | None = None  # (uri, line) of the last request
 
     def completer(self) -> Completer | None:
         """The pipeline for the engine loaded now (made again when the model changes)."""
@@ -91,6 +96,8 @@ class CompletionService:
         """The insert text for a request at ``position`` ("" = none), in the document's own
         line ends. Never raises: a failure costs this suggestion, not the server."""
         self.totals["requests"] += 1
+        self._activity += 1
+        self._last_place = (uri, position.line)
         number = self.totals["requests"]  # `last` says which request it describes
         settings = self.config.settings
         completer = self.completer()
@@ -118,7 +125,7 @@ class CompletionService:
             self._in_background(self._prefetch(uri, snapshot, result.text))
         if result.window == "jump":
             self.totals["jumps"] += 1
-            self._in_background(self._catch_up(uri, snapshot))
+            self._in_background(self._catch_up(uri, snapshot, self._activity))
         return restore_line_ends(result.text, located.crlf)
 
     async def _run(
@@ -127,7 +134,7 @@ class CompletionService:
         settings, index = self.config.settings, self.index.index
         try:
             return await self.model.worker.run(
-                uri, lambda token: completer.complete(snapshot, token, settings, index)
+                uri, lambda token: completer.complete(snapshot, token, settings, index, jump=True)
             )
         except Cancelled as exc:
             self.last = {"request": number, "finish": "cancelled", "reason": str(exc)}
@@ -154,7 +161,9 @@ class CompletionService:
         settings, index = self.config.settings, self.index.index
         try:
             result = await self.model.worker.run(
-                uri, lambda token: completer.complete(ahead, token, settings, index), idle=True
+                uri,
+                lambda token: completer.complete(ahead, token, settings, index, jump=True),
+                idle=True,
             )
         except Cancelled:
             return
@@ -164,19 +173,19 @@ class CompletionService:
         self.totals["prefetches"] += 1
         self.cache.remember(uri, text, offset, result.text, empty_ok=True)
 
-    async def _catch_up(self, uri: str, served: Snapshot) -> None:
+    async def _catch_up(self, uri: str, served: Snapshot, seen: int) -> None:
         """After an answer from the short window: the full window, in idle time, so the next
-        request there gets the full context. Abandoned when any request comes first."""
-        seen = self.totals["requests"]
+        request there gets the full context. Abandoned when anything happens first (a request
+        or a cursor signal anywhere: the user is busy, or looks elsewhere)."""
         await asyncio.sleep(CATCH_UP_AFTER_S)
         completer = self.completer()
-        if completer is None or self.totals["requests"] != seen:
-            return
         settings, index = self.config.settings, self.index.index
+        if completer is None or self._activity != seen or not settings.enable:
+            return
         try:
             await self.model.worker.run(
                 uri,
-                lambda token: completer.warm(served, token, settings, index, full=True),
+                lambda token: completer.warm(served, token, settings, index, jump=False),
                 idle=True,
             )
         except Cancelled:
@@ -189,6 +198,7 @@ class CompletionService:
     def cursor_rests(self, uri: str, position: types.Position) -> None:
         """The editor says where the cursor came to rest (``infill/cursor``, or VS Code's
         automatic light-bulb request): warm the prompt there in idle time."""
+        self._activity += 1
         if self.config.settings.warm_up:
             self._in_background(self.warm(uri, position))
 
@@ -200,19 +210,24 @@ class CompletionService:
     async def warm(self, uri: str, position: types.Position) -> None:
         """Evaluate the prompt a request at ``position`` would have, without generating, so
         that request finds it in the KV cache. Idle-time work: any request cancels it (what it
-        evaluated so far stays). Skipped where it cannot help: nothing loaded, a document we do
-        not serve (closed, binary, too large), or the place a suggestion was just served."""
+        evaluated so far stays). Skipped where it cannot help: nothing loaded, a remote engine
+        (its cache is on its side), a document we do not serve (closed, binary, too large),
+        near the last request's place (its window is what the cache holds), or where the
+        typing cache would answer."""
         settings = self.config.settings
         completer = self.completer()
-        if completer is None or not settings.enable:
+        if completer is None or not settings.enable or completer.engine.remote:
+            return
+        last = self._last_place
+        if last is not None and last[0] == uri and abs(last[1] - position.line) <= NEAR_LINES:
             return
         located = self.documents.locate(uri, position, settings)
         if isinstance(located, str):
             return
         snapshot = located.snapshot
         if self.cache.lookup(uri, snapshot.text, snapshot.offset) is not None:
-            return  # its prompt is the one the cache holds now
-        snapshot = self.documents.anchored(uri, snapshot)
+            return  # a request here is answered from the typing cache, without the model
+        snapshot = self.documents.anchored(uri, snapshot, remember=False)
         index = self.index.index
         self.totals["warmups"] += 1
         try:

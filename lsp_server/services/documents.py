@@ -108,9 +108,12 @@ class DocumentService:
     def locate(self, uri: str, position: types.Position, settings: Settings) -> Located | str:
         return locate(self.get(uri), position, settings)
 
-    def anchored(self, uri: str, snapshot: Snapshot) -> Snapshot:
-        """The snapshot with this document's prompt anchor (``context.anchor``)."""
-        return replace(snapshot, anchor=self.anchors.anchor(uri, snapshot.text, snapshot.offset))
+    def anchored(self, uri: str, snapshot: Snapshot, *, remember: bool = True) -> Snapshot:
+        """The snapshot with this document's prompt anchor (``context.anchor``); a warm-up
+        looks (``remember=False``) without moving the anchor the user types at."""
+        anchors = self.anchors
+        pick = anchors.anchor if remember else anchors.peek
+        return replace(snapshot, anchor=pick(uri, snapshot.text, snapshot.offset))
 
     def warm(self, uri: str, settings: Settings) -> bool:
         """The didOpen parse (blocking: run it off the event loop)."""

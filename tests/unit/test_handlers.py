@@ -382,7 +382,7 @@ async def test_a_jump_is_answered_from_a_short_window_and_the_full_one_follows(m
     from lsp_server.services import completions
 
     monkeypatch.setattr(completions, "CATCH_UP_AFTER_S", 0.05)
-    h = Harness(prefetch=False, jumpWindowTokens=20)
+    h = Harness(prefetch=False, jumpWindowTokens=20, suffixTokens=0)
     h.open(LONG)
     assert await h.inline(LONG_AT) == "a + b"
     assert h.services.completions.last["window"] == "jump"
@@ -402,7 +402,7 @@ async def test_a_request_before_the_catch_up_keeps_the_short_window(monkeypatch)
     from lsp_server.services import completions
 
     monkeypatch.setattr(completions, "CATCH_UP_AFTER_S", 0.2)
-    h = Harness(prefetch=False, jumpWindowTokens=20)
+    h = Harness(prefetch=False, jumpWindowTokens=20, suffixTokens=0)
     h.open(LONG)
     await h.inline(LONG_AT)
     h.type("z", LONG_AT)
@@ -413,3 +413,63 @@ async def test_a_request_before_the_catch_up_keeps_the_short_window(monkeypatch)
     # the first answer's catch-up was abandoned (a request came); the second one's ran
     assert h.totals["catchUps"] == 1 and len(h.engine.warmed) == 1
     assert "vz" not in h.engine.warmed[0] and "return z" in h.engine.warmed[0]
+
+
+async def test_a_cursor_signal_during_a_request_does_not_cancel_it():
+    """VS Code sends infill/cursor ~150 ms after each key, while that key's request may
+    still run: the warm-up must wait its turn, never cancel the request."""
+    import threading
+
+    gate = threading.Event()
+    h = Harness(FakeEngine(answer=lambda _p: "a + b", gate=gate), prefetch=False)
+    h.open("def add(a, b):\n    return \n" + "\n" * 60 + "def sub(a, b):\n    return \n")
+    request = asyncio.ensure_future(h.inline())
+    await asyncio.sleep(0.05)
+    _notify(h, "infill/cursor", _cursor(63, 11))  # far enough to be warmed
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await request == "a + b"
+    await h.idle()
+
+
+async def test_a_warm_up_leaves_the_anchor_of_the_place_being_typed_at():
+    h = Harness(prefetch=False)
+    text = "def add(a, b):\n    return \n" + "\n" * 60 + "def sub(a, b):\n    return \n"
+    h.open(text)
+    await h.inline()
+    anchors = dict(h.services.documents.anchors._anchors)
+    _notify(h, "infill/cursor", _cursor(63, 11))
+    await h.idle()
+    assert h.totals["warmups"] == 1
+    assert dict(h.services.documents.anchors._anchors) == anchors
+    _notify(h, "infill/cursor", _cursor(5, 0))  # near the last request: its window is cached
+    await h.idle()
+    assert h.totals["warmups"] == 1
+
+
+async def test_a_cursor_signal_elsewhere_abandons_the_catch_up(monkeypatch):
+    from lsp_server.services import completions
+
+    monkeypatch.setattr(completions, "CATCH_UP_AFTER_S", 0.1)
+    h = Harness(prefetch=False, jumpWindowTokens=20, suffixTokens=0)
+    h.open(LONG + "\n" * 60 + "def g():\n    return \n")
+    await h.inline(LONG_AT)
+    _notify(h, "infill/cursor", _cursor(83, 11))  # the user looks elsewhere
+    await asyncio.sleep(0.2)
+    await h.idle()
+    assert h.totals["jumps"] == 1 and h.totals["catchUps"] == 0
+
+
+def test_outside_the_server_every_request_gets_the_full_window():
+    """The jump window needs the server's idle-time catch-up: the CLI and the labs never
+    shorten a prompt."""
+    from lsp_server.completion import Completer
+    from lsp_server.context.types import Snapshot
+    from lsp_server.engine.base import CancelToken
+    from lsp_server.settings import Settings
+
+    engine = FakeEngine(answer=lambda _p: "x")
+    settings = Settings(jump_window_tokens=20, suffix_tokens=0)
+    offset = LONG.index("return ") + len("return ")
+    result = Completer(engine).complete(Snapshot(LONG, offset, "python"), CancelToken(), settings)
+    assert result.window == "full" and "v0 = x" in engine.prompts[-1]
