@@ -165,6 +165,7 @@ class Completer:
             temperature=settings.temperature,
             should_stop=lambda text: should_stop(heal(text, ctx.pending), ctx),
             max_time_ms=settings.max_time_ms,
+            key=doc.path,
         )
 
     def chosen_request(

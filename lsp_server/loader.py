@@ -83,6 +83,7 @@ def _load(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
         n_threads=settings.effective_threads(),
         n_gpu_layers=settings.n_gpu_layers,
         reuse_min_tokens=settings.kv_reuse_min_tokens,
+        resident_bytes=settings.resident_states_mb * 1024 * 1024,
     )
     return LoadedModel(resolved, engine)
 

@@ -113,6 +113,15 @@ class Settings:
         bounds=(0, 4096),
         reload=True,
     )
+    # Prompt states parked per document (engine.resident): ~24 MB for a 2,000-token window of
+    # the 0.5B (56 MB for the 1.5B); the default keeps about ten on an 8 GB laptop.
+    resident_states_mb: int = setting(
+        256,
+        doc="memory for the prompt states of documents switched away from, restored on return "
+        "instead of evaluated again; 0 = none",
+        bounds=(0, 65_536),
+        reload=True,
+    )
     # After a jump the cache holds little of the prompt: a cold 2,000-token window costs ~19 s
     # on a 2-core laptop, so the first suggestions there come from a short window while the
     # full one is evaluated in idle time (completion.Completer, services.completions).

@@ -102,6 +102,10 @@ class GenerationRequest:
     # Stop generating after this many milliseconds (counted from the first generated token;
     # 0 = no limit). The answer then ends with finish="time".
     max_time_ms: float = 0.0
+    # The document the prompt is for ("" = none): an engine that keeps prompt states per
+    # document parks the cache's state when another document's prompt comes, and restores it
+    # when the document comes back.
+    key: str = ""
 
 
 @dataclass
@@ -168,6 +172,10 @@ class Engine(Protocol):
     def pending(self, request: GenerationRequest) -> int:
         """How many of ``request``'s prompt tokens ``generate`` would evaluate now (the rest it
         keeps from its cache); 0 for an engine whose cache is not ours to see."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """The document ``key`` is closed: drop any state kept for it."""
         ...
 
     def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:

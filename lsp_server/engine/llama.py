@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lsp_server.engine import kv_reuse
+from lsp_server.engine import kv_reuse, resident
 from lsp_server.engine.base import (
     Cancelled,
     CancelToken,
@@ -26,6 +26,7 @@ from lsp_server.engine.base import (
     GenerationRequest,
     Health,
 )
+from lsp_server.engine.resident import ResidentStates
 from lsp_server.prompt.fim import FimDialect
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 # 2-core laptop, large enough that batched matrix products stay efficient.
 PROMPT_CHUNK = 64
 TOP_K = 40  # candidates kept when sampling with a temperature
+# A cache holding fewer tokens is not worth parking (the copy costs more than evaluating it).
+PARK_MIN_TOKENS = 256
 
 
 class LlamaEngine:
@@ -54,6 +57,7 @@ class LlamaEngine:
         n_threads: int = 2,
         n_gpu_layers: int = 0,
         reuse_min_tokens: int = 0,
+        resident_bytes: int = 0,
     ) -> None:
         self.name = os.path.basename(model_path)
         self.dialect = dialect
@@ -77,6 +81,11 @@ class LlamaEngine:
         # evaluated again; 0 = only the common prefix. Needs a cache whose cells can shift.
         self.reuse_min_tokens = reuse_min_tokens if reuse_min_tokens and self._can_shift() else 0
         self.moved_tokens = 0  # of the last prompt evaluation (stats, tests)
+        # Prompt states of documents switched away from (engine.resident), and the document
+        # whose prompt the cache holds now ("" = none or a prompt of no document).
+        self.residents = ResidentStates(resident_bytes)
+        self._key = ""
+        self.restored_tokens = 0  # of the last prompt evaluation (stats, tests)
 
     def close(self) -> None:
         """Free the model and its context now (``model: auto`` trading the 1.5B for the 0.5B
@@ -131,11 +140,12 @@ class LlamaEngine:
             prompt = prompt[len(prompt) - room :]
         return prompt, max_new
 
-    def _evaluate_prompt(self, prompt: list[int], cancel: CancelToken) -> int:
+    def _evaluate_prompt(self, prompt: list[int], cancel: CancelToken, key: str = "") -> int:
         """Bring the KV cache to ``prompt`` (logits ready for the first new token); return how
         many tokens were evaluated (the rest were kept from the previous request: its common
         prefix, and with ``reuse_min_tokens`` the runs ``kv_reuse.plan`` moves into place)."""
         llm = self._llm
+        self._switch(key, prompt)
         cached = llm.input_ids[: llm.n_tokens].tolist()
         plan = kv_reuse.plan(cached, prompt, self.reuse_min_tokens)
         if plan.moves and not self._move(plan.moves, plan.kept):
@@ -180,12 +190,50 @@ class LlamaEngine:
 
     def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
         prompt, _ = self._fit(request)
-        return self._evaluate_prompt(prompt, cancel)
+        return self._evaluate_prompt(prompt, cancel, request.key)
 
     def pending(self, request: GenerationRequest) -> int:
         prompt, _ = self._fit(request)
         cached = self._llm.input_ids[: self._llm.n_tokens].tolist()
-        return len(prompt) - kv_reuse.plan(cached, prompt, self.reuse_min_tokens).kept
+        kept = kv_reuse.plan(cached, prompt, self.reuse_min_tokens).kept
+        stored = self.residents.get(request.key) if request.key != self._key else None
+        if stored is not None:
+            kept = max(kept, kv_reuse.plan(list(stored.tokens), prompt, self.reuse_min_tokens).kept)
+        return len(prompt) - kept
+
+    def forget(self, key: str) -> None:
+        self.residents.forget(key)
+
+    def _switch(self, key: str, prompt: list[int]) -> None:
+        """Before a prompt of another document (or of none) overwrites the cache: park the
+        cache's state under its document, and restore ``key``'s parked state when that keeps
+        more of the prompt than the cache does."""
+        if key == self._key:
+            return
+        llm = self._llm
+        self.restored_tokens = 0
+        if self._key and llm.n_tokens >= PARK_MIN_TOKENS and self.residents.budget_bytes:
+            data = resident.save(llm._ctx.ctx)
+            if data is not None:
+                tokens = tuple(llm.input_ids[: llm.n_tokens].tolist())
+                self.residents.put(self._key, resident.State(tokens, data))
+        self._key = key
+        stored = self.residents.get(key) if key else None
+        if stored is None:
+            return
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        restored = kv_reuse.plan(list(stored.tokens), prompt, self.reuse_min_tokens).kept
+        if restored <= kv_reuse.plan(cached, prompt, self.reuse_min_tokens).kept:
+            return
+        if resident.load(llm._ctx.ctx, stored.data):
+            n = len(stored.tokens)
+            llm.input_ids[:n] = stored.tokens
+            llm.n_tokens = self.restored_tokens = n
+        else:  # what the sequence holds now is unknown: start from an empty one
+            import llama_cpp.llama_cpp as low
+
+            low.llama_memory_seq_rm(low.llama_get_memory(llm._ctx.ctx), 0, -1, -1)
+            llm.n_tokens = 0
 
     def _next_token(self, request: GenerationRequest, text: str) -> int:
         """Pick the next token from the logits of the last evaluated position, ``text`` being
@@ -208,7 +256,7 @@ class LlamaEngine:
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         prompt, max_new = self._fit(request)
         started = time.perf_counter()
-        evaluated = self._evaluate_prompt(prompt, cancel)
+        evaluated = self._evaluate_prompt(prompt, cancel, request.key)
         prompt_done = time.perf_counter()
 
         out: list[int] = []

@@ -91,6 +91,9 @@ class CompletionService:
 
     def close(self, uri: str) -> None:
         self.cache.forget(uri)
+        engine = self.model.engine
+        if engine is not None:
+            engine.forget(self.documents.path_of(uri))
 
     async def complete(self, uri: str, position: types.Position) -> str:
         """The insert text for a request at ``position`` ("" = none), in the document's own

@@ -105,6 +105,10 @@ class DocumentService:
     def uris(self) -> list[str]:
         return list(self._workspace().text_documents)
 
+    def path_of(self, uri: str) -> str:
+        """The path the pipeline knows the document by (``Snapshot.path``)."""
+        return to_fs_path(uri) or uri
+
     def locate(self, uri: str, position: types.Position, settings: Settings) -> Located | str:
         return locate(self.get(uri), position, settings)
 

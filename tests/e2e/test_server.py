@@ -184,7 +184,9 @@ async def test_cancel_request_mid_generation(client: LanguageClient):
             types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="cancel-me"
         )
     )
-    await asyncio.sleep(0.3)
+    # Soon after it went out: a machine that answers within 0.3 s (a short answer on a warm
+    # cache) would otherwise finish before the cancel and leave nothing to cancel.
+    await asyncio.sleep(0.05)
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
     with pytest.raises(Exception, match="cancel"):
         await asyncio.wait_for(future, 30)

@@ -39,6 +39,7 @@ class FakeEngine:
     warmed: list[str] = field(default_factory=list)
     cached: list[int] = field(default_factory=list)  # the prompt last generated or warmed
     closed: bool = False
+    forgotten: list[str] = field(default_factory=list)
 
     def tokenize(self, text: str, special: bool = False) -> list[int]:
         return [ord(c) for c in text]
@@ -91,6 +92,9 @@ class FakeEngine:
                 break
             same += 1
         return len(request.prompt) - same
+
+    def forget(self, key: str) -> None:
+        self.forgotten.append(key)
 
     def close(self) -> None:
         self.closed = True

@@ -149,3 +149,39 @@ def test_a_warm_up_leaves_the_prompt_for_the_request(engine):
     gen = engine.generate(GenerationRequest(given, max_tokens=4), CancelToken())
     assert gen.evaluated_tokens == 1
     assert_consistent(engine, given + gen.tokens)
+
+
+def test_switching_back_to_a_document_restores_its_state_exactly(engine):
+    """Resident states: the cache's state is parked when another document's prompt comes and
+    restored when the first document comes back: its prompt is not evaluated again, and the
+    answer is the one a cache that never left would give (greedy)."""
+    engine.residents.budget_bytes = 256 * 1024 * 1024
+    a = prompt(engine, "".join(f"alpha_{i} = {i} + {i}\n" for i in range(40)) + CODE, "        ")
+    b = prompt(engine, "".join(f"beta_{i} = {i} * 2\n" for i in range(40)) + CODE, "        ")
+    first = engine.generate(GenerationRequest(a, max_tokens=8, key="/w/a.py"), CancelToken())
+    engine.generate(GenerationRequest(b, max_tokens=8, key="/w/b.py"), CancelToken())
+    assert "/w/a.py" in engine.residents.held()
+    assert engine.pending(GenerationRequest(a, max_tokens=8, key="/w/a.py")) <= 1
+    back = engine.generate(GenerationRequest(a, max_tokens=8, key="/w/a.py"), CancelToken())
+    assert engine.restored_tokens >= len(a)
+    assert back.evaluated_tokens <= 1
+    assert back.text == first.text
+    assert_consistent(engine, a + back.tokens)
+    _consistent_positions(engine)
+    engine.forget("/w/a.py")
+    assert "/w/a.py" not in engine.residents.held()
+
+
+def test_resident_states_stay_within_their_budget(engine):
+    for key in engine.residents.held():
+        engine.forget(key)
+    engine.residents.budget_bytes = 1  # nothing fits: nothing is kept, nothing breaks
+    for name in ("c", "d", "c"):
+        text = "".join(f"{name}_{i} = {i}\n" for i in range(60)) + CODE
+        given = prompt(engine, text)
+        gen = engine.generate(
+            GenerationRequest(given, max_tokens=2, key=f"/w/{name}.py"), CancelToken()
+        )
+        assert_consistent(engine, given + gen.tokens)
+    assert engine.residents.held() == [] and engine.restored_tokens == 0
+    engine.residents.budget_bytes = Settings().resident_states_mb * 1024 * 1024

@@ -107,6 +107,7 @@ def test_the_protocol_declares_every_capability_and_method():
     assert METHODS == [
         "close",
         "detokenize",
+        "forget",
         "generate",
         "pending",
         "special_text",

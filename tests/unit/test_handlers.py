@@ -220,6 +220,7 @@ async def test_did_close_frees_the_documents_state():
     h.call(types.TEXT_DOCUMENT_DID_CLOSE, _close_params())
     assert not documents.trees._parsed and not documents.anchors._anchors
     assert not h.services.completions.cache._entries
+    assert h.engine.forgotten == ["/w/calc.py"]  # and the engine's parked state of it
 
 
 def _open_params() -> types.DidOpenTextDocumentParams:

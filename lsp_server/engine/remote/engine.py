@@ -190,6 +190,9 @@ class RemoteEngine:
         closes its own connection. There for the ``Engine`` protocol (``model: auto`` closes
         the engine it measured and does not keep)."""
 
+    def forget(self, key: str) -> None:
+        """Nothing kept per document here."""
+
     def pending(self, request: GenerationRequest) -> int:
         """Unknown from here (the engine's cache): never a reason to shorten the prompt."""
         return 0
