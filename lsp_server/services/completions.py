@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from lsprotocol import types
 
 from lsp_server.completion import Completer, Completion
 from lsp_server.context.types import Snapshot
-from lsp_server.engine.base import Cancelled, EngineError
+from lsp_server.engine.base import Cancelled, CancelToken, EngineError
 from lsp_server.services.client import Client
 from lsp_server.services.config import Config
 from lsp_server.services.documents import DocumentService, restore_line_ends
@@ -25,6 +25,7 @@ from lsp_server.services.model import ModelService
 from lsp_server.typing_cache import TypingCache
 
 log = logging.getLogger("infill-lsp")
+T = TypeVar("T")
 
 # After an answer from the short window, the full window is evaluated once the document has had
 # no request for this long (a user typing on keeps the short window's cache, which is cheap to
@@ -162,16 +163,12 @@ class CompletionService:
         text = served.text[: served.offset] + suggestion + served.text[served.offset :]
         ahead = dataclasses.replace(served, text=text, offset=offset)
         settings, index = self.config.settings, self.index.index
-        try:
-            result = await self.model.worker.run(
-                uri,
-                lambda token: completer.complete(ahead, token, settings, index, jump=True),
-                idle=True,
-            )
-        except Cancelled:
-            return
-        except Exception:
-            log.exception("prefetch failed")
+        result = await self._idle(
+            "prefetch",
+            uri,
+            lambda token: completer.complete(ahead, token, settings, index, jump=True),
+        )
+        if result is None:
             return
         self.totals["prefetches"] += 1
         self.cache.remember(uri, text, offset, result.text, empty_ok=True)
@@ -185,18 +182,13 @@ class CompletionService:
         settings, index = self.config.settings, self.index.index
         if completer is None or self._activity != seen or not settings.enable:
             return
-        try:
-            await self.model.worker.run(
-                uri,
-                lambda token: completer.warm(served, token, settings, index, jump=False),
-                idle=True,
-            )
-        except Cancelled:
-            return
-        except Exception:  # idle work never costs the server
-            log.exception("catch-up failed")
-            return
-        self.totals["catchUps"] += 1
+        done = await self._idle(
+            "catch-up",
+            uri,
+            lambda token: completer.warm(served, token, settings, index, jump=False),
+        )
+        if done is not None:
+            self.totals["catchUps"] += 1
 
     def cursor_rests(self, uri: str, position: types.Position) -> None:
         """The editor says where the cursor came to rest (``infill/cursor``, or VS Code's
@@ -233,17 +225,24 @@ class CompletionService:
         snapshot = self.documents.anchored(uri, snapshot, remember=False)
         index = self.index.index
         self.totals["warmups"] += 1
-        try:
-            evaluated = await self.model.worker.run(
-                uri, lambda token: completer.warm(snapshot, token, settings, index), idle=True
-            )
-        except Cancelled:
-            return
-        except Exception:  # idle work never costs the server
-            log.exception("warm-up failed")
+        evaluated = await self._idle(
+            "warm-up", uri, lambda token: completer.warm(snapshot, token, settings, index)
+        )
+        if evaluated is None:
             return
         self.totals["warmupsDone"] += 1
         self.totals["warmupTokens"] += evaluated
+
+    async def _idle(self, what: str, uri: str, job: Callable[[CancelToken], T]) -> T | None:
+        """Idle-time work on the worker (any request cancels it): its result, or None when it
+        was cancelled or failed (idle work never costs the server)."""
+        try:
+            return await self.model.worker.run(uri, job, idle=True)
+        except Cancelled:
+            return None
+        except Exception:
+            log.exception("%s failed", what)
+            return None
 
     def _record(self, number: int, result: Completion) -> None:
         """The request's stats: ``last``, the totals, one log line (and the prompt, with
