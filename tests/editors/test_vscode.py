@@ -362,7 +362,9 @@ def test_vscode_end_to_end(provisioned: dict[str, str], tmp_path: Path):
     # The cursor rested after the accept: the extension sent infill/cursor (debounced) and the
     # server started a warm-up there (infill/status totals, from "Show Server Status").
     totals = result["totals"]
-    assert totals.get("warmups", 0) >= 1, f"no warm-up after the cursor rested: {totals}"
+    assert totals.get("warmups", 0) > totals.get("warmupsBefore", 0), (
+        f"no warm-up after the cursor rested in another file: {totals}"
+    )
     print(f"server totals after the cursor rested: {totals}")
 
     # The status bar item toggled completions off and on.

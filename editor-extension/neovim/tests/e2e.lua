@@ -206,11 +206,19 @@ local function main()
   expect(#ghost_marks(bufnr) == 0, 'ghost text left after InsertLeave')
   vim.cmd.write(vim.fs.joinpath(workdir, 'accepted.py'))
 
-  step('the cursor rests: infill/cursor, and the server warms up there')
-  feed('ggj')
+  step('the cursor rests in another file: infill/cursor, and the server warms up there')
+  -- (the server warms only places away from the last request: its window is what the cache
+  -- holds, so a rest a few lines away in this short file would rightly get no warm-up)
+  local other = vim.fs.joinpath(workdir, 'other.py')
+  local other_lines = { 'def area(w, h):', '    """The area of a w x h rectangle."""' }
+  vim.list_extend(other_lines, { '    result = w * h', '    return result', '' })
+  vim.fn.writefile(other_lines, other)
+  vim.cmd.split(other)
+  local other_buf = vim.api.nvim_get_current_buf()
   wait(function()
-    return vim.api.nvim_win_get_cursor(0)[1] == 2
-  end, 5000, 'the cursor on line 2')
+    return #vim.lsp.get_clients({ bufnr = other_buf, name = client.name }) > 0
+  end, 10000, 'the client attached to other.py')
+  vim.api.nvim_win_set_cursor(0, { 3, 4 })
   sleep(2000) -- the 150 ms debounce, then the server's idle time
   local warmup_deadline = vim.uv.hrtime() + 60000 * 1e6
   local totals
@@ -227,6 +235,8 @@ local function main()
     sleep(1000)
   end
   log(('warm-ups: %s started, %s done'):format(totals.warmups, tostring(totals.warmupsDone)))
+  vim.cmd.close() -- back to the first file's window
+  expect(vim.api.nvim_get_current_buf() == bufnr, 'not back in the first buffer')
 
   step(':InfillFix on the buggy function')
   local bug = assert(find_line(bufnr, 'result = 1'), 'no `result = 1` in the buffer')
