@@ -312,22 +312,29 @@ def llama_server(
                 proc.wait()
 
 
+def peer_answer(url: str, text: str, offset: int, timeout: float = 300.0) -> Answer:
+    """One llama.vscode-style ``/infill`` request to llama-server, timed client side."""
+    started = time.perf_counter()
+    body = llama_vim_request(text, offset)
+    reply = (
+        _post(url + "/infill", body) if timeout is None else _post(url + "/infill", body, timeout)
+    )
+    ms = (time.perf_counter() - started) * 1000
+    content = reply.get("content", "")
+    return Answer(
+        content.rstrip("\n") if content.strip() else "",
+        ms,
+        "peer",
+        reply.get("tokens_evaluated"),
+        reply.get("timings", {}).get("prompt_n"),
+    )
+
+
 def run_peer(site: Site, model: str, threads: int, log: Path) -> tuple[list[Sample], dict]:
     with llama_server(model, threads, log) as (url, _proc, command):
 
         def ask(text: str, offset: int, _inserted: str) -> Answer:
-            started = time.perf_counter()
-            reply = _post(url + "/infill", llama_vim_request(text, offset))
-            ms = (time.perf_counter() - started) * 1000
-            timings = reply.get("timings", {})
-            content = reply.get("content", "")
-            return Answer(
-                content.rstrip("\n") if content.strip() else "",
-                ms,
-                "peer",
-                reply.get("tokens_evaluated"),
-                timings.get("prompt_n"),
-            )
+            return peer_answer(url, text, offset)
 
         samples = replay("llama-server", site, ask)
     return samples, {"command": command}

@@ -548,20 +548,9 @@ class PeerDriver:
         return None
 
     def ask(self, path: str, text: str, cursor: int) -> Answer:
-        from benchmarks.b2_typing_replay import _post, llama_vim_request
+        from benchmarks.b2_typing_replay import peer_answer
 
-        started = time.perf_counter()
-        reply = _post(self.url + "/infill", llama_vim_request(text, cursor), self.timeout)
-        ms = (time.perf_counter() - started) * 1000
-        content = reply.get("content", "")
-        timings = reply.get("timings", {})
-        return Answer(
-            content.rstrip("\n") if content.strip() else "",
-            ms,
-            "peer",
-            reply.get("tokens_evaluated"),
-            timings.get("prompt_n"),
-        )
+        return peer_answer(self.url, text, cursor, self.timeout)
 
     def totals(self) -> dict[str, int]:
         return {}  # evaluated per jump: the sum of the requests' prompt_n
