@@ -145,6 +145,7 @@ class LlamaEngine:
         many tokens were evaluated (the rest were kept from the previous request: its common
         prefix, and with ``reuse_min_tokens`` the runs ``kv_reuse.plan`` moves into place)."""
         llm = self._llm
+        cancel.check()
         self._switch(key, prompt)
         cached = llm.input_ids[: llm.n_tokens].tolist()
         plan = kv_reuse.plan(cached, prompt, self.reuse_min_tokens)
@@ -156,7 +157,10 @@ class LlamaEngine:
         llm.n_tokens = plan.kept  # eval() drops KV cells from n_tokens on
         todo = prompt[plan.kept :]
         for start in range(0, len(todo), PROMPT_CHUNK):
-            cancel.check()
+            # Not before the first chunk: its decode applies the moves' pending re-rope (a
+            # cache parked with the shift pending would keep keys roped for the old places).
+            if start:
+                cancel.check()
             llm.eval(todo[start : start + PROMPT_CHUNK])
         return len(todo)
 
@@ -196,7 +200,7 @@ class LlamaEngine:
         prompt, _ = self._fit(request)
         cached = self._llm.input_ids[: self._llm.n_tokens].tolist()
         kept = kv_reuse.plan(cached, prompt, self.reuse_min_tokens).kept
-        stored = self.residents.get(request.key) if request.key != self._key else None
+        stored = self.residents.peek(request.key) if request.key != self._key else None
         if stored is not None:
             kept = max(kept, kv_reuse.plan(list(stored.tokens), prompt, self.reuse_min_tokens).kept)
         return len(prompt) - kept
@@ -204,21 +208,30 @@ class LlamaEngine:
     def forget(self, key: str) -> None:
         self.residents.forget(key)
 
+    def _park(self, key: str) -> None:
+        """Copy the cache's sequence into the resident states under ``key`` (cells beyond the
+        record go first: a cancelled evaluation may have left some)."""
+        import llama_cpp.llama_cpp as low
+
+        llm = self._llm
+        low.llama_memory_seq_rm(low.llama_get_memory(llm._ctx.ctx), 0, llm.n_tokens, -1)
+        data = resident.save(llm._ctx.ctx)
+        if data is not None:
+            tokens = tuple(llm.input_ids[: llm.n_tokens].tolist())
+            self.residents.put(key, resident.State(tokens, data))
+
     def _switch(self, key: str, prompt: list[int]) -> None:
         """Before a prompt of another document (or of none) overwrites the cache: park the
         cache's state under its document, and restore ``key``'s parked state when that keeps
         more of the prompt than the cache does."""
+        self.restored_tokens = 0
         if key == self._key:
             return
         llm = self._llm
-        self.restored_tokens = 0
+        stored = self.residents.take(key) if key else None  # before parking can evict it
         if self._key and llm.n_tokens >= PARK_MIN_TOKENS and self.residents.budget_bytes:
-            data = resident.save(llm._ctx.ctx)
-            if data is not None:
-                tokens = tuple(llm.input_ids[: llm.n_tokens].tolist())
-                self.residents.put(self._key, resident.State(tokens, data))
+            self._park(self._key)
         self._key = key
-        stored = self.residents.get(key) if key else None
         if stored is None:
             return
         cached = llm.input_ids[: llm.n_tokens].tolist()
@@ -229,7 +242,8 @@ class LlamaEngine:
             n = len(stored.tokens)
             llm.input_ids[:n] = stored.tokens
             llm.n_tokens = self.restored_tokens = n
-        else:  # what the sequence holds now is unknown: start from an empty one
+        else:  # what the sequence holds now is unknown: start from an empty one (and the
+            # state is not kept: it was taken)
             import llama_cpp.llama_cpp as low
 
             low.llama_memory_seq_rm(low.llama_get_memory(llm._ctx.ctx), 0, -1, -1)

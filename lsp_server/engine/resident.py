@@ -28,27 +28,36 @@ class ResidentStates:
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = budget_bytes
         self._states: OrderedDict[str, State] = OrderedDict()
+        self._closed: set[str] = set()  # documents closed since their prompt was last evaluated
         self._lock = threading.Lock()
 
     def put(self, key: str, state: State) -> None:
         with self._lock:
             self._states.pop(key, None)
-            if len(state.data) > self.budget_bytes:
+            if len(state.data) > self.budget_bytes or key in self._closed:
                 return
             self._states[key] = state
             while sum(len(s.data) for s in self._states.values()) > self.budget_bytes:
                 self._states.popitem(last=False)
 
-    def get(self, key: str) -> State | None:
+    def peek(self, key: str) -> State | None:
+        """The state kept for ``key``, its place in the LRU untouched (a question, not a use)."""
         with self._lock:
-            state = self._states.get(key)
-            if state is not None:
-                self._states.move_to_end(key)
-            return state
+            return self._states.get(key)
+
+    def take(self, key: str) -> State | None:
+        """The state kept for ``key``, no longer kept: it is about to be the cache's (and is
+        parked again when its document is left)."""
+        with self._lock:
+            self._closed.discard(key)  # a closed document that came back is open again
+            return self._states.pop(key, None)
 
     def forget(self, key: str) -> None:
+        """``key``'s document closed: drop its state, and park none for it until it comes
+        back (the cache may still hold its prompt)."""
         with self._lock:
             self._states.pop(key, None)
+            self._closed.add(key)
 
     def held(self) -> list[str]:
         """Least recently used first."""
@@ -71,7 +80,7 @@ def save(ctx: object, seq: int = 0) -> bytes | None:
         return None
     buffer = (ctypes.c_uint8 * size)()
     written = low.llama_state_seq_get_data(ctx, buffer, size, seq)
-    return bytes(buffer[:written]) if written > 0 else None
+    return ctypes.string_at(buffer, written) if written > 0 else None  # one copy, no list
 
 
 def load(ctx: object, data: bytes, seq: int = 0) -> bool:
@@ -80,5 +89,5 @@ def load(ctx: object, data: bytes, seq: int = 0) -> bool:
 
     import llama_cpp.llama_cpp as low
 
-    buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-    return low.llama_state_seq_set_data(ctx, buffer, len(data), seq) > 0
+    source = ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8))  # read only
+    return low.llama_state_seq_set_data(ctx, source, len(data), seq) > 0
