@@ -86,13 +86,9 @@ function M.attach(bufnr)
       M.cancel(args.buf)
     end,
   })
-  api.nvim_create_autocmd({ 'BufUnload', 'BufWipeout' }, {
-    group = group,
-    buffer = bufnr,
-    callback = function(args)
-      M.detach(args.buf)
-    end,
-  })
+  state.on_buffer_gone(group, bufnr, function(buf)
+    M.detach(buf)
+  end)
   if api.nvim_get_current_buf() == bufnr then
     M.moved(bufnr) -- the cursor already rests somewhere
   end
@@ -114,10 +110,7 @@ function M.detach(bufnr)
   if not st then
     return
   end
-  stop(st)
-  if st.timer and not st.timer:is_closing() then
-    st.timer:close()
-  end
+  state.close_timer(st.timer)
   pcall(api.nvim_del_augroup_by_id, st.augroup)
   bufs[bufnr] = nil
 end

@@ -427,13 +427,9 @@ function M.attach(bufnr)
       M.dismiss(args.buf)
     end,
   })
-  api.nvim_create_autocmd({ 'BufUnload', 'BufWipeout' }, {
-    group = group,
-    buffer = bufnr,
-    callback = function(args)
-      M.detach(args.buf)
-    end,
-  })
+  state.on_buffer_gone(group, bufnr, function(buf)
+    M.detach(buf)
+  end)
 end
 
 --- Stop handling `bufnr`.
@@ -444,12 +440,7 @@ function M.detach(bufnr)
     return
   end
   M.dismiss(bufnr)
-  if st.timer then
-    st.timer:stop()
-    if not st.timer:is_closing() then
-      st.timer:close()
-    end
-  end
+  state.close_timer(st.timer)
   pcall(api.nvim_del_augroup_by_id, st.augroup)
   pcall(api.nvim_buf_clear_namespace, bufnr, M.ns, 0, -1)
   bufs[bufnr] = nil

@@ -22,6 +22,31 @@ function M.client(bufnr)
   return vim.lsp.get_clients({ bufnr = bufnr, name = M.NAME })[1]
 end
 
+--- Per-buffer work ends with its buffer: `detach(bufnr)` on BufUnload / BufWipeout, in `group`.
+---@param group integer
+---@param bufnr integer
+---@param detach fun(bufnr: integer)
+function M.on_buffer_gone(group, bufnr, detach)
+  vim.api.nvim_create_autocmd({ 'BufUnload', 'BufWipeout' }, {
+    group = group,
+    buffer = bufnr,
+    callback = function(args)
+      detach(args.buf)
+    end,
+  })
+end
+
+--- Stop a libuv timer and free it (nil: nothing to do).
+---@param timer uv.uv_timer_t?
+function M.close_timer(timer)
+  if timer then
+    timer:stop()
+    if not timer:is_closing() then
+      timer:close()
+    end
+  end
+end
+
 --- Every running infill client.
 ---@return vim.lsp.Client[]
 function M.clients()
