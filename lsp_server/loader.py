@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lsp_server.engine.base import Engine
+from lsp_server.engine.base import CancelToken, Engine
 from lsp_server.engine.llama import LlamaEngine
 from lsp_server.model.choice import (
     AUTO,
@@ -17,13 +17,16 @@ from lsp_server.model.choice import (
     Choice,
     Verdict,
     installed,
+    judged,
     machine_key,
+    measuring,
+    not_installed,
     probe,
+    recall,
     remember,
-    remembered,
 )
-from lsp_server.model.default import QWEN_05B, QWEN_15B
-from lsp_server.model.resolve import MODEL_ENV, ResolvedModel, resolve_model
+from lsp_server.model.default import QWEN_05B, QWEN_15B, EmbeddedModel, embedded_model
+from lsp_server.model.resolve import MODEL_ENV, ResolvedModel, resolve_embedded, resolve_model
 from lsp_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,11 +43,13 @@ class LoadedModel:
 
     def describe(self) -> dict[str, object]:
         r = self.resolved
+        choice = {"choice": self.choice.describe()} if self.choice is not None else {}
         if r is None:
             return {
                 **(self.remote or {}),
                 "dialect": self.engine.dialect.name,
                 "nCtx": self.engine.n_ctx,
+                **choice,
             }
         return {
             "path": str(r.path),
@@ -53,7 +58,7 @@ class LoadedModel:
             "size": r.size,
             "dialect": r.dialect.name,
             "nCtx": self.engine.n_ctx,
-            **({"choice": self.choice.describe()} if self.choice is not None else {}),
+            **choice,
         }
 
 
@@ -64,15 +69,70 @@ def load_engine(settings: Settings, progress: Progress | None = None) -> LoadedM
 
         engine, description = connect(settings)
         return LoadedModel(None, engine, description)
+    explicit, spec, choice = plan(settings)
+    loaded = _load(settings, resolve_model(explicit or None, progress=progress, embedded=spec))
+    loaded.choice = choice
+    if choice is not None and choice.setting == AUTO:
+        log.info("model auto: %s (%s)", choice.picked, choice.reason)
+    return loaded
+
+
+def plan(settings: Settings) -> tuple[str, EmbeddedModel, Choice | None]:
+    """What ``load_engine`` loads for local settings, decided without loading anything: an
+    explicit path ("" = none: then ``INFILL_LSP_MODEL``, then the embedded model), the embedded
+    model, and the ``model`` setting's choice (None for a path)."""
     explicit = settings.explicit_model_path()
     if explicit or os.environ.get(MODEL_ENV, "").strip():
-        return _load(settings, resolve_model(explicit or None, progress=progress))
+        return explicit, QWEN_05B, None
     selector = settings.model.strip().lower()
     if selector != AUTO:
-        loaded = _load(settings, resolve_model(None, progress=progress, embedded=selector))
-        loaded.choice = Choice(settings.model, selector, "set by the model setting")
-        return loaded
-    return _load_auto(settings, progress)
+        return (
+            "",
+            embedded_model(selector),
+            Choice(settings.model, selector, "set by the model setting"),
+        )
+    return ("", *_auto(settings))
+
+
+def _auto(settings: Settings) -> tuple[EmbeddedModel, Choice]:
+    """``model: auto`` at load time: the 1.5B only on a trusted verdict that it fits the
+    budget; without a trusted verdict the 0.5B serves and the server measures the 1.5B in idle
+    time (``Choice.measuring``; see ``services.model``)."""
+    if not installed(QWEN_15B):
+        return QWEN_05B, not_installed(QWEN_15B)
+    verdict, note = recall(auto_key(settings), budget(settings))
+    if verdict is None:
+        return QWEN_05B, measuring(note)
+    return (QWEN_15B if verdict.ok else QWEN_05B), judged(verdict, "measured before")
+
+
+def auto_key(settings: Settings) -> str:
+    """Which machine (and settings) a verdict about the 1.5B holds for."""
+    return machine_key(QWEN_15B, settings.effective_threads(), settings.n_gpu_layers)
+
+
+def budget(settings: Settings) -> float:
+    return float(settings.max_time_ms or DEFAULT_BUDGET_MS)
+
+
+def resolve_candidate(progress: Progress | None = None) -> ResolvedModel:
+    """The 1.5B's file, joined from its chunk packages the first time (file work: seconds,
+    once; no llama.cpp), ready for ``load_candidate``."""
+    return resolve_embedded(QWEN_15B, progress=progress)
+
+
+def load_candidate(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
+    """The 1.5B loaded to be measured (blocking, ~1 s: on the model worker)."""
+    return _load(settings, resolved)
+
+
+def measure(engine: Engine, settings: Settings, cancel: CancelToken | None = None) -> Verdict:
+    """Probe the 1.5B loaded in ``engine`` (blocking; ``cancel`` stops it between tokens) and
+    remember the verdict when it can be trusted."""
+    verdict = probe(engine, budget(settings), cancel)
+    if verdict.trusted:
+        remember(auto_key(settings), verdict)
+    return verdict
 
 
 def _load(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
@@ -86,52 +146,6 @@ def _load(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
         resident_bytes=settings.resident_states_mb * 1024 * 1024,
     )
     return LoadedModel(resolved, engine)
-
-
-def _load_auto(settings: Settings, progress: Progress | None) -> LoadedModel:
-    """``model: auto``: the 1.5B when installed and fast enough here (see ``model.choice``)."""
-    big = QWEN_15B
-    budget = float(settings.max_time_ms or DEFAULT_BUDGET_MS)
-    if not installed(big):
-        reason = f"{big.title} not installed ({big.install_command})"
-        return _small(settings, progress, Choice(AUTO, QWEN_05B.selector, reason))
-    key = machine_key(big, settings.effective_threads(), settings.n_gpu_layers)
-    verdict = remembered(key, budget)
-    if verdict is not None and not verdict.ok:
-        return _small(settings, progress, _too_slow(verdict, remembered_=True))
-    loaded = _load(settings, resolve_model(None, progress=progress, embedded=big))
-    if verdict is None:
-        verdict = probe(loaded.engine, budget)
-        remember(key, verdict)
-        if not verdict.ok:
-            loaded.engine.close()
-            return _small(settings, progress, _too_slow(verdict, remembered_=False))
-    loaded.choice = Choice(
-        AUTO,
-        big.selector,
-        f"a keystroke takes ~{verdict.probe_ms:.0f} ms on this machine, within "
-        f"{verdict.budget_ms:.0f} ms",
-        verdict,
-    )
-    return loaded
-
-
-def _too_slow(verdict: Verdict, remembered_: bool) -> Choice:
-    how = "measured before" if remembered_ else "measured now"
-    return Choice(
-        AUTO,
-        QWEN_05B.selector,
-        f"the 1.5B would take ~{verdict.probe_ms:.0f} ms a keystroke here ({how}), over "
-        f"{verdict.budget_ms:.0f} ms (maxTimeMs)",
-        verdict,
-    )
-
-
-def _small(settings: Settings, progress: Progress | None, choice: Choice) -> LoadedModel:
-    loaded = _load(settings, resolve_model(None, progress=progress, embedded=QWEN_05B))
-    loaded.choice = choice
-    log.info("model auto: %s (%s)", choice.picked, choice.reason)
-    return loaded
 
 
 def context_window(requested: int, trained: int | None) -> int:

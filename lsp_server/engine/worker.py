@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -25,6 +26,13 @@ class ModelWorker:
         )
         self._latest: dict[str, CancelToken] = {}
         self._idle: set[CancelToken] = set()  # idle-time jobs (prefetch, warm-up) queued/running
+        self._running = 0  # requests and idle jobs queued or running
+        self._last = time.monotonic()  # when one last started or ended
+
+    def quiet_for(self) -> float:
+        """Seconds since the last request or idle job started or ended; 0 while one is queued
+        or running (work that may wait for a quiet period: measuring ``model: auto``'s 1.5B)."""
+        return 0.0 if self._running else time.monotonic() - self._last
 
     def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
         """Queue a job that is not a request (model loading)."""
@@ -51,12 +59,16 @@ class ModelWorker:
                 previous.cancel("superseded by a newer request")
             self._latest[key] = token
         future = self._executor.submit(job, token)
+        self._running += 1
+        self._last = time.monotonic()
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
             token.cancel("cancelled by the client")
             raise
         finally:
+            self._running -= 1
+            self._last = time.monotonic()
             self._idle.discard(token)
             if self._latest.get(key) is token:
                 del self._latest[key]
@@ -68,7 +80,7 @@ class ModelWorker:
             token.cancel(reason)
 
     def cancel_all(self, reason: str = "shutting down") -> None:
-        for token in list(self._latest.values()):
+        for token in [*self._latest.values(), *self._idle]:
             token.cancel(reason)
 
     def shutdown(self) -> None:

@@ -2,11 +2,19 @@
 
 ``auto`` takes the better Qwen2.5-Coder-1.5B when it is installed (its chunk packages, or an
 already joined and verified file in the cache) AND this machine serves it within the latency
-budget; otherwise the 0.5B default. "Within the budget" is measured once, on the first load: a
-warm keystroke's work (``PROBE_NEW_TOKENS`` new prompt tokens after a cached prompt, then
+budget; otherwise the 0.5B default. "Within the budget" is measured (``probe``): a warm
+keystroke's work (``PROBE_NEW_TOKENS`` new prompt tokens after a cached prompt, then
 ``PROBE_GENERATED`` generated tokens), projected from the measured per-token rates, must fit in
-``maxTimeMs``. The verdict is remembered in the user cache per machine (CPU, threads, GPU
-layers, llama.cpp version, model checksum), so later starts load the right model directly.
+``maxTimeMs``. The server serves the 0.5B at once and measures the 1.5B in idle time
+(``services.model``); ``infill-lsp model --measure`` measures on demand.
+
+A measurement is trusted only when other processes left the machine mostly idle while it ran
+(``others_share``, from /proc/stat) and its rates are plausible (``distrust``); only a trusted
+verdict is remembered in the user cache, per machine (CPU, threads, GPU layers, llama.cpp
+version, model checksum), so later starts load the right model directly.
+
+Everything here but ``probe``, ``sample_cpu`` and the verdicts file is pure: the wording of a
+choice, the trust rules, the retry schedule.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import logging
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from lsp_server.engine.base import CancelToken, GenerationRequest
@@ -38,6 +46,25 @@ PROBE_NEW_TOKENS = 32  # what a keystroke adds to a cached prompt (a line, typic
 PROBE_GENERATED = 16  # a one-line suggestion
 DEFAULT_BUDGET_MS = 1500.0  # when maxTimeMs is 0 (no cap)
 VERDICTS_FILE = "auto-model.json"
+
+# A measurement is not trusted when other processes used more than this share of the machine
+# (all CPUs) while it ran: the 1.5B would be judged on the CPU time left over, and one busy
+# probe would otherwise pin the 0.5B for good.
+BUSY_LIMIT = 0.25
+# Nor when generation ran below this many tokens/s. Generating a token reads all of the
+# 1.5B's ~1 GB of Q4_K_M weights once, so this is 2 GB/s of effective memory bandwidth; any
+# machine able to run the model has more (a Raspberry Pi 4 ~4 GB/s, a laptop's DDR4 20+ GB/s;
+# benchmarks/b_engine_rates measured ~35 tokens/s for the 1.5B on 2 threads here). A rate this
+# low says the probe was starved (swapping, throttling, a hypervisor's steal) rather than what
+# the machine does, and the budget would be missed by seconds either way.
+MIN_GENERATE_TPS = 2.0
+# Nor when the timed request evaluated fewer new prompt tokens than this: the prompt rate is
+# then timed on too little work (the warm-up did not leave the cache as expected).
+MIN_EVALUATED = PROBE_NEW_TOKENS // 2
+# Measurements per session whose result was not trusted, before the server gives up until the
+# next start (or ``infill-lsp model --measure``); the wait before each retry grows 4x.
+MAX_UNTRUSTED = 4
+RETRY_AFTER_S = 60.0
 
 # Real code to measure on (a prompt the model sees every day), long enough for a warm-up
 # prompt plus the new tokens of the timed request.
@@ -82,16 +109,46 @@ _PROBE_SUFFIX = """
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether the 1.5B serves a keystroke within the budget on this machine."""
+    """Whether the 1.5B serves a keystroke within the budget on this machine, and whether the
+    measurement can be trusted (``distrust`` says why not)."""
 
     probe_ms: float
     budget_ms: float
     prompt_tps: float
     generate_tps: float
+    # The share of the machine (0..1, all CPUs) other processes used during the probe; None
+    # where it cannot be read (no /proc/stat).
+    busy: float | None = None
+    distrust: str = ""  # "" = trusted
 
     @property
     def ok(self) -> bool:
         return self.probe_ms <= self.budget_ms
+
+    @property
+    def trusted(self) -> bool:
+        return not self.distrust
+
+    def describe(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "probeMs": round(self.probe_ms, 1),
+            "budgetMs": self.budget_ms,
+            "promptTps": self.prompt_tps,
+            "generateTps": self.generate_tps,
+            "othersCpu": None if self.busy is None else round(self.busy, 2),
+            "trusted": self.trusted,
+        }
+        if self.distrust:
+            out["distrust"] = self.distrust
+        return out
+
+    def summary(self) -> str:
+        """The numbers in one line, for the log and ``infill-lsp model``."""
+        load = "machine load unknown" if self.busy is None else f"others used {self.busy:.0%} CPU"
+        return (
+            f"~{self.probe_ms:.0f} ms a keystroke (budget {self.budget_ms:.0f} ms), prompt "
+            f"{self.prompt_tps:.0f} tokens/s, generation {self.generate_tps:.1f} tokens/s, {load}"
+        )
 
 
 @dataclass(frozen=True)
@@ -102,14 +159,156 @@ class Choice:
     picked: str  # "0.5b" | "1.5b" | "path"
     reason: str
     verdict: Verdict | None = None
+    measuring: bool = False  # auto: the 1.5B is still to be measured (pending or running)
 
     def describe(self) -> dict[str, object]:
         out: dict[str, object] = {"setting": self.setting, "picked": self.picked}
         out["reason"] = self.reason
+        out["measuring"] = self.measuring
         if self.verdict is not None:
-            out["probeMs"] = round(self.verdict.probe_ms, 1)
-            out["budgetMs"] = self.verdict.budget_ms
+            out.update(self.verdict.describe())
         return out
+
+
+# What ``auto`` picks, worded once (the loader, the server and the CLI all say it the same way).
+
+
+def not_installed(big: EmbeddedModel) -> Choice:
+    return Choice(AUTO, "0.5b", f"{big.title} not installed ({big.install_command})")
+
+
+def measuring(note: str) -> Choice:
+    """No trusted verdict yet (``note``: why): the 0.5B serves while the 1.5B is measured."""
+    return Choice(
+        AUTO,
+        "0.5b",
+        f"serving the 0.5B while the 1.5B is measured in idle time ({note})",
+        measuring=True,
+    )
+
+
+def judged(verdict: Verdict, how: str) -> Choice:
+    """A trusted verdict's pick; ``how``: "measured now" or "measured before"."""
+    if verdict.ok:
+        return Choice(
+            AUTO,
+            "1.5b",
+            f"a keystroke takes ~{verdict.probe_ms:.0f} ms on this machine ({how}), within "
+            f"{verdict.budget_ms:.0f} ms (maxTimeMs)",
+            verdict,
+        )
+    return Choice(
+        AUTO,
+        "0.5b",
+        f"the 1.5B would take ~{verdict.probe_ms:.0f} ms a keystroke here ({how}), over "
+        f"{verdict.budget_ms:.0f} ms (maxTimeMs)",
+        verdict,
+    )
+
+
+def untrusted(verdict: Verdict, retry_in_s: float | None) -> Choice:
+    """A measurement not trusted: the 0.5B serves; measured again later, or not this session."""
+    if retry_in_s is not None:
+        then = f"measuring again in {retry_in_s:.0f} s"
+    else:
+        then = (
+            f"gave up after {MAX_UNTRUSTED} tries this session; run `infill-lsp model --measure` "
+            "when the machine is idle"
+        )
+    return Choice(
+        AUTO,
+        "0.5b",
+        f"serving the 0.5B: the 1.5B's measurement is not trusted ({verdict.distrust}); {then}",
+        verdict,
+        measuring=retry_in_s is not None,
+    )
+
+
+def failed(what: str) -> Choice:
+    """Loading or measuring the 1.5B failed: the 0.5B serves on (not retried this session)."""
+    return Choice(AUTO, "0.5b", f"serving the 0.5B: the 1.5B could not be measured ({what})")
+
+
+def retry_delay(untrusted_so_far: int) -> float | None:
+    """Seconds before measuring again after the ``untrusted_so_far``-th untrusted measurement
+    of the session; None: give up until the next start."""
+    if untrusted_so_far >= MAX_UNTRUSTED:
+        return None
+    return RETRY_AFTER_S * 4 ** max(untrusted_so_far - 1, 0)
+
+
+def distrust(prompt_tps: float, generate_tps: float, evaluated: int, busy: float | None) -> str:
+    """Why a probe's numbers cannot be trusted ("" = they can)."""
+    if busy is not None and busy > BUSY_LIMIT:
+        return f"other processes used {busy:.0%} of the CPU during it, over {BUSY_LIMIT:.0%}"
+    if evaluated < MIN_EVALUATED:
+        return f"only {evaluated} new prompt tokens were timed, under {MIN_EVALUATED}"
+    if generate_tps < MIN_GENERATE_TPS:
+        return (
+            f"generation at {generate_tps:.2f} tokens/s is implausibly slow "
+            f"(under {MIN_GENERATE_TPS:.0f}): the probe was starved"
+        )
+    if prompt_tps < generate_tps:
+        return (
+            f"prompt tokens ran slower than generated ones ({prompt_tps:.1f} < "
+            f"{generate_tps:.1f} tokens/s), which batched evaluation never is"
+        )
+    return ""
+
+
+# How busy the machine was: system-wide busy CPU time (/proc/stat) minus our own (os.times).
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    wall_s: float  # time.monotonic()
+    busy_ticks: int | None  # all CPUs' busy time in clock ticks; None: no /proc/stat here
+    own_s: float  # this process's CPU seconds, every thread (user + system)
+
+
+def busy_ticks(proc_stat: str) -> int | None:
+    """Busy clock ticks of all CPUs from /proc/stat's aggregate ``cpu`` line: user, nice,
+    system, irq, softirq and steal (a hypervisor giving our CPU to another guest slows the
+    probe as surely as a local process); idle and iowait are not busy."""
+    for line in proc_stat.splitlines():
+        if line.startswith("cpu "):
+            try:
+                fields = [int(x) for x in line.split()[1:]]
+            except ValueError:
+                return None
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+            return user + nice + system + irq + softirq + steal
+    return None
+
+
+def others_share(
+    before: CpuSample, after: CpuSample, cpus: int, ticks_per_s: float
+) -> float | None:
+    """The share of the whole machine (0..1) that processes other than this one kept busy
+    between two samples; None when it cannot be told."""
+    wall = after.wall_s - before.wall_s
+    if before.busy_ticks is None or after.busy_ticks is None or wall <= 0 or cpus <= 0:
+        return None
+    busy_s = (after.busy_ticks - before.busy_ticks) / ticks_per_s
+    own_s = after.own_s - before.own_s
+    return min(1.0, max(0.0, (busy_s - own_s) / (wall * cpus)))
+
+
+def sample_cpu() -> CpuSample:
+    try:
+        with open("/proc/stat", encoding="ascii", errors="replace") as fh:
+            ticks = busy_ticks(fh.read())
+    except OSError:
+        ticks = None
+    own = os.times()
+    return CpuSample(time.monotonic(), ticks, own.user + own.system)
+
+
+def _ticks_per_s() -> float:
+    try:
+        return float(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):
+        return 100.0
 
 
 def is_selector(value: str) -> bool:
@@ -129,15 +328,30 @@ def installed(spec: EmbeddedModel) -> bool:
 
 
 def machine_key(spec: EmbeddedModel, threads: int, gpu_layers: int) -> str:
+    """What a verdict holds for: CPU, CPU count, threads, GPU layers, the llama.cpp build
+    (llama-cpp-python's version, which pins it), the model's checksum."""
+    return "|".join(
+        (
+            _cpu_name(),
+            str(os.cpu_count()),
+            f"t{threads}",
+            f"gpu{gpu_layers}",
+            _llama_version(),
+            spec.sha256,
+        )
+    )
+
+
+_BUILD = 4  # the llama.cpp build's place in a machine key
+
+
+def _llama_version() -> str:
     try:
         from importlib.metadata import version
 
-        llama = version("llama_cpp_python")
+        return version("llama_cpp_python")
     except Exception:
-        llama = "?"
-    return "|".join(
-        (_cpu_name(), str(os.cpu_count()), f"t{threads}", f"gpu{gpu_layers}", llama, spec.sha256)
-    )
+        return "?"
 
 
 def _cpu_name() -> str:
@@ -155,19 +369,72 @@ def _verdicts_path(cache: Path | None) -> Path:
     return (cache or cache_dir()) / VERDICTS_FILE
 
 
-def remembered(key: str, budget_ms: float, cache: Path | None = None) -> Verdict | None:
-    """The verdict measured before for ``key``, re-judged against today's budget."""
+def recall(key: str, budget_ms: float, cache: Path | None = None) -> tuple[Verdict | None, str]:
+    """The trusted verdict measured before for ``key``, re-judged against today's budget; or
+    None and why there is none (never measured, another llama.cpp build, a corrupt file).
+    Never raises: whatever is wrong with the file costs a measurement, nothing else."""
+    path = _verdicts_path(cache)
     try:
-        data = json.loads(_verdicts_path(cache).read_text(encoding="utf-8"))
-        row = data[key]
-        return Verdict(
-            float(row["probe_ms"]), budget_ms, float(row["prompt_tps"]), float(row["generate_tps"])
-        )
-    except (OSError, ValueError, KeyError, TypeError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, "never measured on this machine"
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{path} cannot be read: {exc}"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, f"{path} is corrupt (not JSON)"
+    if not isinstance(data, dict):
+        return None, f"{path} is corrupt (not a JSON object)"
+    row = data.get(key)
+    if row is None:
+        return None, _why_missing(key, data)
+    return _verdict(row, budget_ms, path)
+
+
+def _why_missing(key: str, data: dict) -> str:
+    """No verdict for ``key``: one measured under another llama.cpp build on this machine (a
+    new build may be faster or slower), or none at all."""
+    ours = key.rsplit("|", 5)
+    for other in data:
+        theirs = str(other).rsplit("|", 5)
+        if len(theirs) != 6 or len(ours) != 6 or theirs[_BUILD] == ours[_BUILD]:
+            continue
+        if theirs[:_BUILD] + theirs[_BUILD + 1 :] == ours[:_BUILD] + ours[_BUILD + 1 :]:
+            return f"measured under llama-cpp-python {theirs[_BUILD]}, this is {ours[_BUILD]}"
+    return "never measured on this machine with these settings"
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
+    value = float(value)
+    return value if value == value and 0 < value < float("inf") else None
+
+
+def _verdict(row: object, budget_ms: float, path: Path) -> tuple[Verdict | None, str]:
+    bad = f"{path} is corrupt (a verdict of the wrong shape)"
+    if not isinstance(row, dict):
+        return None, bad
+    probe_ms, prompt_tps, generate_tps = (
+        _number(row.get(k)) for k in ("probe_ms", "prompt_tps", "generate_tps")
+    )
+    if probe_ms is None or prompt_tps is None or generate_tps is None:
+        return None, bad
+    if "busy" not in row:  # written before measurements were checked for a busy machine
+        return None, "the verdict remembered was measured without checking the machine's load"
+    busy = row["busy"]
+    if busy is not None and (
+        isinstance(busy, bool) or not isinstance(busy, int | float) or not 0 <= busy <= 1
+    ):
+        return None, bad
+    return Verdict(probe_ms, budget_ms, prompt_tps, generate_tps, busy), ""
 
 
 def remember(key: str, verdict: Verdict, cache: Path | None = None) -> None:
+    """Keep a trusted verdict for ``key`` (an untrusted one is never written)."""
+    if not verdict.trusted:
+        return
     path = _verdicts_path(cache)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -175,7 +442,12 @@ def remember(key: str, verdict: Verdict, cache: Path | None = None) -> None:
             data = {}
     except (OSError, ValueError):
         data = {}
-    data[key] = asdict(verdict)
+    data[key] = {
+        "probe_ms": verdict.probe_ms,
+        "prompt_tps": verdict.prompt_tps,
+        "generate_tps": verdict.generate_tps,
+        "busy": verdict.busy,
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
@@ -185,12 +457,15 @@ def remember(key: str, verdict: Verdict, cache: Path | None = None) -> None:
         log.warning("could not remember the auto model verdict in %s: %s", path, exc)
 
 
-def probe(engine, budget_ms: float) -> Verdict:
+def probe(engine, budget_ms: float, cancel: CancelToken | None = None) -> Verdict:
     """Time a warm keystroke on ``engine``: a cached prompt, then new tokens and a short answer.
 
     The per-token rates come from the timed request; the verdict projects them onto exactly
     ``PROBE_NEW_TOKENS`` + ``PROBE_GENERATED`` tokens, so an early stop token cannot flatter it.
+    ``cancel`` (idle-time work: any request sets it) stops it between tokens with ``Cancelled``.
+    The CPU other processes used meanwhile decides whether the verdict can be trusted.
     """
+    cancel = cancel or CancelToken()
     dialect = engine.dialect
     tokens = engine.tokenize(_PROBE_CODE)
     split = max(8, len(tokens) - PROBE_NEW_TOKENS)
@@ -198,20 +473,31 @@ def probe(engine, budget_ms: float) -> Verdict:
 
     def ask(prefix: list[int], n: int):
         request = GenerationRequest(prompt=dialect.build(prefix, suffix), max_tokens=n)
-        return engine.generate(request, CancelToken())
+        return engine.generate(request, cancel)
 
+    before = sample_cpu()
     # Warm-up: the prompt without its last line's tokens, into the KV cache (not timed).
     ask(tokens[:split], 1)
+    cancel.check()
     started = time.perf_counter()
     timed = ask(tokens, PROBE_GENERATED)
     wall_ms = (time.perf_counter() - started) * 1000
+    busy = others_share(before, sample_cpu(), os.cpu_count() or 1, _ticks_per_s())
     prompt_tps = timed.evaluated_tokens / max(timed.prompt_ms / 1000, 1e-6)
     generated = max(timed.generated_tokens, 1)
     generate_tps = generated / max(timed.generate_ms / 1000, 1e-6)
-    projected = 1000 * (PROBE_NEW_TOKENS / prompt_tps + PROBE_GENERATED / generate_tps)
+    projected = 1000 * (PROBE_NEW_TOKENS / max(prompt_tps, 1e-6) + PROBE_GENERATED / generate_tps)
+    verdict = Verdict(
+        round(projected, 1),
+        budget_ms,
+        round(prompt_tps, 1),
+        round(generate_tps, 2),
+        None if busy is None else round(busy, 3),
+        distrust(prompt_tps, generate_tps, timed.evaluated_tokens, busy),
+    )
     log.info(
         "auto model probe: %.0f ms projected (%.0f ms measured, %d new prompt tokens at %.0f/s, "
-        "%d generated at %.1f/s), budget %.0f ms",
+        "%d generated at %.1f/s), budget %.0f ms, %s",
         projected,
         wall_ms,
         timed.evaluated_tokens,
@@ -219,5 +505,6 @@ def probe(engine, budget_ms: float) -> Verdict:
         timed.generated_tokens,
         generate_tps,
         budget_ms,
+        "machine load unknown" if busy is None else f"others used {busy:.0%} of the CPU",
     )
-    return Verdict(round(projected, 1), budget_ms, round(prompt_tps, 1), round(generate_tps, 2))
+    return verdict

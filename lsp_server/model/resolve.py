@@ -112,6 +112,14 @@ def resolve_model(
     if from_env:
         return _user_file(from_env, "env")
     spec = embedded if isinstance(embedded, EmbeddedModel) else embedded_model(embedded)
+    return resolve_embedded(spec, progress=progress, cache=cache)
+
+
+def resolve_embedded(
+    spec: EmbeddedModel, *, progress: ProgressFn | None = None, cache: Path | None = None
+) -> ResolvedModel:
+    """The embedded model ``spec`` (joined and verified if needed), whatever paths are set:
+    ``model: auto`` measures the 1.5B this way."""
     path = ensure_embedded(spec, progress=progress, cache=cache).absolute()
     metadata = read_metadata(path)
     return ResolvedModel(

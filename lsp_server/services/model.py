@@ -1,5 +1,6 @@
-"""The model: loading it (on the worker, with progress), its state, and a remote engine's
-health. Owns the worker thread every model job runs on."""
+"""The model: loading it (on the worker, with progress), its state, a remote engine's health,
+and ``model: auto``'s measurement of the 1.5B in idle time. Owns the worker thread every model
+job runs on."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ from collections.abc import Callable
 
 from lsprotocol import types
 
-from lsp_server.engine.base import Engine
+from lsp_server import loader
+from lsp_server.engine.base import Cancelled, Engine
 from lsp_server.engine.worker import ModelWorker
 from lsp_server.loader import LoadedModel, load_engine
-from lsp_server.model.resolve import ModelError
+from lsp_server.model.choice import Choice, Verdict, failed, judged, retry_delay, untrusted
+from lsp_server.model.resolve import ModelError, ResolvedModel
 from lsp_server.services.client import Client, percent
 from lsp_server.services.config import Config
+from lsp_server.settings import Settings
 
 log = logging.getLogger("infill-lsp")
 
 # Pushed to the client on every change of state (status bars): {state, message, model}.
 STATUS_CHANGED = "infill/statusChanged"
+# ``model: auto`` without a trusted verdict measures the 1.5B once the worker has had no request
+# (nor idle job) for this long; a request cancels the measurement, which waits for the next
+# quiet period.
+QUIET_S = 5.0
+PROBE_KEY = "infill:auto-model"  # the measurement's worker key (an idle job: never a document)
 
 
 class ModelService:
@@ -31,8 +40,13 @@ class ModelService:
         self.state = "starting"  # starting | loading | ready | error | disabled
         self.message = ""
         self.health: dict[str, str] = {}  # a remote engine's last outage / recovery
-        self._announced: tuple[str, str] | None = None
+        self._announced: tuple[str, str, dict[str, object] | None] | None = None
         self._load_task: asyncio.Task | None = None  # held so the task is not collected
+        # model: auto: the pending or running measurement of the 1.5B, the 1.5B loaded for it
+        # (set and cleared on the worker thread), untrusted measurements this session
+        self._measuring: asyncio.Task | None = None
+        self._candidate: LoadedModel | None = None
+        self._untrusted = 0
         # Called when the loaded model is let go, so no one keeps it alive (set by Services:
         # the completion service drops its pipeline for the old engine).
         self.on_unload: Callable[[], None] = lambda: None
@@ -49,12 +63,13 @@ class ModelService:
         return self.loaded.describe() if self.loaded is not None else None
 
     def set_state(self, state: str, message: str = "") -> None:
-        """Change the model state and push it to the client (once per distinct state)."""
+        """Change the model state and push it to the client (once per distinct state and model
+        description: a new ``model: auto`` choice is pushed too)."""
         self.state, self.message = state, message
-        if self._announced == (state, message):
-            return
-        self._announced = (state, message)
         model = self.describe() if state == "ready" else None
+        if self._announced == (state, message, model):
+            return
+        self._announced = (state, message, model)
         self.client.notify(STATUS_CHANGED, {"state": state, "message": message, "model": model})
 
     def start_load(self) -> None:
@@ -80,6 +95,7 @@ class ModelService:
             return
         # Let the old model go before the new one takes memory (llama.cpp frees it with the
         # last reference; a fix still running on it keeps it until it ends).
+        self._stop_measuring()
         self.loaded = None
         self.on_unload()
         self.set_state("loading")
@@ -114,6 +130,8 @@ class ModelService:
         self.loaded = loaded
         self.set_state("ready", loaded.engine.name)
         self.client.log(f"model ready: {loaded.describe()}", types.MessageType.Info)
+        if loaded.choice is not None and loaded.choice.measuring:
+            self._measure_later(QUIET_S)
 
     def _health(self, state: str, message: str) -> None:
         """A remote engine went down (told once: requests then fail fast, quietly) or came
@@ -128,5 +146,113 @@ class ModelService:
         else:
             self.client.tell(f"infill-lsp: {message}; completions resumed.", types.MessageType.Info)
 
+    # model: auto without a trusted verdict: the 0.5B serves; the 1.5B is measured in idle time
+
+    def _measure_later(self, delay_s: float) -> None:
+        self._measuring = asyncio.ensure_future(self._measure(delay_s))
+
+    async def _measure(self, delay_s: float) -> None:
+        """After ``delay_s`` and then a quiet period: load the 1.5B (kept across cancelled
+        tries), measure it as an idle job (any request cancels it: tried again after the next
+        quiet period), and act on the verdict. Never raises: the 0.5B serves on whatever
+        happens here."""
+        await asyncio.sleep(delay_s)
+        await self._quiet()
+        settings = self.config.settings
+        try:
+            candidate = self._candidate
+            if candidate is None:
+                resolved = await asyncio.to_thread(loader.resolve_candidate)
+                candidate = await asyncio.wrap_future(
+                    self.worker.submit(lambda: self._hold(settings, resolved))
+                )
+            engine = candidate.engine
+            verdict = await self.worker.run(
+                PROBE_KEY, lambda token: loader.measure(engine, settings, token), idle=True
+            )
+        except Cancelled:
+            self._measure_later(0.0)  # a request came: the next quiet period
+            return
+        except Exception as exc:  # a load or probe failure costs the 1.5B, never the server
+            what = f"{type(exc).__name__}: {exc}"
+            log.warning("model auto: the 1.5B could not be measured (%s); the 0.5B serves on", what)
+            self._drop_candidate()
+            self._choose(failed(what))
+            return
+        self._judge(verdict)
+
+    async def _quiet(self) -> None:
+        """Until the worker has had no request for ``QUIET_S`` (and completions are on)."""
+        while True:
+            left = QUIET_S - self.worker.quiet_for()
+            if left <= 0 and self.config.settings.enable:
+                return
+            await asyncio.sleep(left if left > 0 else QUIET_S)
+
+    def _hold(self, settings: Settings, resolved: ResolvedModel) -> LoadedModel:
+        """On the worker: load the 1.5B to measure, and hold it until it is judged (a reload
+        closes it after this job, whether or not anyone still awaits it)."""
+        self._candidate = loader.load_candidate(settings, resolved)
+        return self._candidate
+
+    def _judge(self, verdict: Verdict) -> None:
+        """A measurement ended: switch to the 1.5B (a trusted verdict that it fits), keep the
+        0.5B (too slow), or measure again later (not trusted: a busy machine, odd rates)."""
+        if not verdict.trusted:
+            self._untrusted += 1
+            delay = retry_delay(self._untrusted)
+            choice = untrusted(verdict, delay)
+            log.warning("model auto: %s (%s)", choice.reason, verdict.summary())
+            self._drop_candidate()
+            self._choose(choice)
+            if delay is not None:
+                self._measure_later(delay)
+            return
+        choice = judged(verdict, "measured now")
+        log.info("model auto: %s (%s)", choice.reason, verdict.summary())
+        big, old = self._candidate, self.loaded
+        if not verdict.ok or big is None or old is None:
+            self._drop_candidate()
+            self._choose(choice)
+            return
+        # Switch without a restart: requests from now on get the 1.5B; the 0.5B is closed on
+        # the worker after the jobs already queued on it.
+        self._candidate = None
+        big.choice = choice
+        self.loaded = big
+        self.on_unload()
+        self.worker.submit(old.engine.close)
+        self._announce()
+        self.client.log(f"model switched: {big.describe()}", types.MessageType.Info)
+
+    def _choose(self, choice: Choice) -> None:
+        """The model serving stays; what ``auto`` says about it changes."""
+        if self.loaded is not None:
+            self.loaded.choice = choice
+        self._announce()
+
+    def _announce(self) -> None:
+        """Push the serving model's description again (status bars), when it is serving."""
+        if self.state == "ready" and self.loaded is not None:
+            self.set_state("ready", self.loaded.engine.name)
+
+    def _drop_candidate(self) -> None:
+        """Close the 1.5B held for measuring, on the worker (after any job still using it)."""
+
+        def close() -> None:
+            candidate, self._candidate = self._candidate, None
+            if candidate is not None:
+                candidate.engine.close()
+
+        self.worker.submit(close)
+
+    def _stop_measuring(self) -> None:
+        """A reload or shutdown: no measurement pending, nothing held for one."""
+        if self._measuring is not None:
+            self._measuring.cancel()  # a running probe's token is set by the worker
+            self._measuring = None
+            self._drop_candidate()
+
     def shutdown(self) -> None:
+        self._stop_measuring()
         self.worker.cancel_all()

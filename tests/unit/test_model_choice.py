@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lsp_server import loader
@@ -9,6 +11,7 @@ from lsp_server.model import choice
 from lsp_server.model.choice import Choice, Verdict
 from lsp_server.model.default import QWEN_05B, QWEN_15B
 from lsp_server.settings import Settings, merge
+from tests.helpers.fake_engine import FakeEngine
 
 
 def test_model_setting_accepts_selectors_and_paths():
@@ -26,20 +29,58 @@ def test_model_setting_accepts_selectors_and_paths():
 def test_verdicts_are_remembered_per_machine_key_and_rejudged_against_the_budget(tmp_path):
     key = choice.machine_key(QWEN_15B, threads=2, gpu_layers=0)
     assert QWEN_15B.sha256 in key and "t2" in key
-    assert choice.remembered(key, 1500, cache=tmp_path) is None
-    choice.remember(key, Verdict(2100.0, 1500, 90.0, 12.0), cache=tmp_path)
-    again = choice.remembered(key, 1500, cache=tmp_path)
-    assert again == Verdict(2100.0, 1500, 90.0, 12.0) and not again.ok
-    assert choice.remembered(key, 2500, cache=tmp_path).ok  # a larger maxTimeMs: fast enough
+    assert choice.recall(key, 1500, cache=tmp_path) == (None, "never measured on this machine")
+    choice.remember(key, Verdict(2100.0, 1500, 90.0, 12.0, 0.04), cache=tmp_path)
+    again, note = choice.recall(key, 1500, cache=tmp_path)
+    assert again == Verdict(2100.0, 1500, 90.0, 12.0, 0.04) and not again.ok and note == ""
+    assert choice.recall(key, 2500, cache=tmp_path)[0].ok  # a larger maxTimeMs: fast enough
     other = choice.machine_key(QWEN_15B, threads=8, gpu_layers=0)
-    assert choice.remembered(other, 1500, cache=tmp_path) is None
+    assert choice.recall(other, 1500, cache=tmp_path)[0] is None
 
 
-def test_a_corrupt_verdicts_file_is_ignored_and_rewritten(tmp_path):
-    (tmp_path / choice.VERDICTS_FILE).write_text("{not json", encoding="utf-8")
-    assert choice.remembered("k", 1500, cache=tmp_path) is None
-    choice.remember("k", Verdict(10.0, 1500, 1.0, 1.0), cache=tmp_path)
-    assert choice.remembered("k", 1500, cache=tmp_path).ok
+def test_an_untrusted_verdict_is_never_written(tmp_path):
+    busy = Verdict(2100.0, 1500, 90.0, 12.0, 0.6, "other processes used 60% of the CPU")
+    choice.remember("k", busy, cache=tmp_path)
+    assert not (tmp_path / choice.VERDICTS_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "note"),
+    [
+        ("{not json", "corrupt (not JSON)"),
+        ("[1, 2]", "corrupt (not a JSON object)"),
+        ('{"K": "fast"}', "wrong shape"),
+        ('{"K": {"probe_ms": "800", "prompt_tps": 90, "generate_tps": 12, "busy": 0}}', "shape"),
+        ('{"K": {"probe_ms": true, "prompt_tps": 90, "generate_tps": 12, "busy": 0}}', "shape"),
+        ('{"K": {"probe_ms": -5, "prompt_tps": 90, "generate_tps": 12, "busy": 0}}', "shape"),
+        ('{"K": {"probe_ms": 800, "prompt_tps": 90, "generate_tps": 12, "busy": 7}}', "shape"),
+        ('{"K": {"probe_ms": 800, "prompt_tps": 90, "generate_tps": 12}}', "machine's load"),
+        (b"\xff\xfe{", "cannot be read"),
+    ],
+)
+def test_a_corrupt_or_unchecked_verdict_is_measured_again_never_a_crash(tmp_path, content, note):
+    path = tmp_path / choice.VERDICTS_FILE
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    verdict, why = choice.recall("K", 1500, cache=tmp_path)
+    assert verdict is None and note in why
+    choice.remember("K", Verdict(10.0, 1500, 100.0, 20.0, 0.0), cache=tmp_path)  # rewritten
+    assert choice.recall("K", 1500, cache=tmp_path)[0].ok
+
+
+def test_a_verdict_from_another_llama_cpp_build_is_measured_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(choice, "_llama_version", lambda: "0.3.1")
+    old = choice.machine_key(QWEN_15B, threads=2, gpu_layers=0)
+    choice.remember(old, Verdict(800.0, 1500, 100.0, 20.0, 0.0), cache=tmp_path)
+    monkeypatch.setattr(choice, "_llama_version", lambda: "0.3.36")
+    new = choice.machine_key(QWEN_15B, threads=2, gpu_layers=0)
+    assert new != old
+    verdict, note = choice.recall(new, 1500, cache=tmp_path)
+    assert verdict is None and note == "measured under llama-cpp-python 0.3.1, this is 0.3.36"
+    rows = json.loads((tmp_path / choice.VERDICTS_FILE).read_text(encoding="utf-8"))
+    assert list(rows) == [old]
 
 
 class _Recorder:
@@ -47,66 +88,51 @@ class _Recorder:
 
     def __init__(self, monkeypatch, *, big_installed: bool, verdict: Verdict | None):
         self.loaded: list[str] = []
-        self.probed = 0
-        self.closed = 0
-        self.remembered: list[Verdict] = []
         monkeypatch.setattr(loader, "installed", lambda spec: big_installed)
-        monkeypatch.setattr(loader, "remembered", lambda key, budget: verdict)
-        monkeypatch.setattr(loader, "remember", lambda key, v: self.remembered.append(v))
+        monkeypatch.setattr(
+            loader, "recall", lambda key, budget: (verdict, "" if verdict else "never measured")
+        )
+        monkeypatch.setattr(loader, "probe", self.probe)
         monkeypatch.setattr(loader, "resolve_model", self.resolve)
         monkeypatch.setattr(loader, "_load", self.load)
-        monkeypatch.setattr(loader, "probe", self.probe)
         monkeypatch.delenv("INFILL_LSP_MODEL", raising=False)
-        self.probe_ms = 0.0
 
     def resolve(self, explicit, progress=None, embedded=None):
         return explicit or getattr(embedded, "selector", embedded)
 
     def load(self, settings, resolved):
         self.loaded.append(resolved)
-        recorder = self
+        return loader.LoadedModel(None, FakeEngine())
 
-        class Engine:
-            def close(self):
-                recorder.closed += 1
-
-        return loader.LoadedModel(None, Engine())
-
-    def probe(self, engine, budget):
-        self.probed += 1
-        return Verdict(self.probe_ms, budget, 100.0, 20.0)
+    def probe(self, engine, budget, cancel=None):
+        raise AssertionError("loading never measures: the server does, in idle time")
 
 
 def test_auto_without_the_big_model_installed_loads_the_default(monkeypatch):
     r = _Recorder(monkeypatch, big_installed=False, verdict=None)
     loaded = loader.load_engine(Settings())
-    assert r.loaded == ["0.5b"] and r.probed == 0
+    assert r.loaded == ["0.5b"]
     assert loaded.choice.picked == "0.5b" and "not installed" in loaded.choice.reason
+    assert not loaded.choice.measuring
 
 
-@pytest.mark.parametrize(("probe_ms", "picked"), [(800.0, "1.5b"), (2600.0, "0.5b")])
-def test_auto_measures_once_and_keeps_the_big_model_only_when_fast_enough(
-    monkeypatch, probe_ms, picked
-):
+def test_auto_without_a_trusted_verdict_serves_the_small_model_and_measures_later(monkeypatch):
     r = _Recorder(monkeypatch, big_installed=True, verdict=None)
-    r.probe_ms = probe_ms
     loaded = loader.load_engine(Settings())
-    assert r.probed == 1 and len(r.remembered) == 1
-    assert loaded.choice.picked == picked
-    if picked == "1.5b":
-        assert r.loaded == ["1.5b"] and r.closed == 0
-    else:
-        assert r.loaded == ["1.5b", "0.5b"] and r.closed == 1  # the big one is freed first
-        assert "over 1500 ms" in loaded.choice.reason
+    assert r.loaded == ["0.5b"]  # no 1.5B loaded, no probe before serving
+    assert loaded.choice.picked == "0.5b" and loaded.choice.measuring
+    assert "measured in idle time (never measured)" in loaded.choice.reason
+    assert loaded.describe()["choice"]["measuring"] is True
 
 
 def test_auto_trusts_a_remembered_verdict(monkeypatch):
     r = _Recorder(monkeypatch, big_installed=True, verdict=Verdict(3000.0, 1500, 50.0, 8.0))
     loaded = loader.load_engine(Settings())
-    assert r.loaded == ["0.5b"] and r.probed == 0 and "measured before" in loaded.choice.reason
+    assert r.loaded == ["0.5b"] and "measured before" in loaded.choice.reason
+    assert not loaded.choice.measuring
     r2 = _Recorder(monkeypatch, big_installed=True, verdict=Verdict(900.0, 1500, 300.0, 40.0))
     assert loader.load_engine(Settings()).choice.picked == "1.5b"
-    assert r2.loaded == ["1.5b"] and r2.probed == 0
+    assert r2.loaded == ["1.5b"]
 
 
 def test_explicit_selector_and_path_skip_the_probe(monkeypatch):
@@ -114,6 +140,6 @@ def test_explicit_selector_and_path_skip_the_probe(monkeypatch):
     s, _ = merge(Settings(), {"model": "0.5b"})
     assert loader.load_engine(s).choice == Choice("0.5b", "0.5b", "set by the model setting")
     s, _ = merge(Settings(), {"model": "/m/own.gguf"})
-    loader.load_engine(s)
-    assert r.loaded == ["0.5b", "/m/own.gguf"] and r.probed == 0
+    assert loader.load_engine(s).choice is None
+    assert r.loaded == ["0.5b", "/m/own.gguf"]
     assert QWEN_05B.selector == "0.5b"
