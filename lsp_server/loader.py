@@ -26,7 +26,13 @@ from lsp_server.model.choice import (
     remember,
 )
 from lsp_server.model.default import QWEN_05B, QWEN_15B, EmbeddedModel, embedded_model
-from lsp_server.model.resolve import MODEL_ENV, ResolvedModel, resolve_embedded, resolve_model
+from lsp_server.model.resolve import (
+    MODEL_ENV,
+    ModelError,
+    ResolvedModel,
+    resolve_embedded,
+    resolve_model,
+)
 from lsp_server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ class LoadedModel:
             "size": r.size,
             "dialect": r.dialect.name,
             "nCtx": self.engine.n_ctx,
+            "speculation": self.engine.speculation,
             **choice,
         }
 
@@ -144,8 +151,46 @@ def _load(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
         n_gpu_layers=settings.n_gpu_layers,
         reuse_min_tokens=settings.kv_reuse_min_tokens,
         resident_bytes=settings.resident_states_mb * 1024 * 1024,
+        speculation=settings.speculation,
     )
+    if settings.speculation == "draft":
+        _attach_draft(settings, engine, resolved)
     return LoadedModel(resolved, engine)
+
+
+def _attach_draft(settings: Settings, engine: LlamaEngine, resolved: ResolvedModel) -> None:
+    """``speculation: draft``: the embedded 0.5B drafts for a bigger model with its vocabulary.
+    Where it cannot (the model is the 0.5B, it is missing or refused) prompt lookup drafts
+    instead, said in one log line."""
+    try:
+        small = resolve_embedded(QWEN_05B)
+    except (ModelError, OSError) as exc:
+        log.warning(
+            "speculation draft: the 0.5B draft model is not available (%s); "
+            "drafting by prompt lookup",
+            exc,
+        )
+        return
+    if small.path == resolved.path:
+        log.info("speculation draft: the model is the draft model itself; drafting by lookup")
+        return
+    draft = LlamaEngine(
+        str(small.path),
+        small.dialect,
+        n_ctx=engine.n_ctx,
+        n_threads=settings.effective_threads(),
+        n_gpu_layers=settings.n_gpu_layers,
+        reuse_min_tokens=settings.kv_reuse_min_tokens,
+        resident_bytes=settings.resident_states_mb * 1024 * 1024 // 4,
+    )
+    why = engine.attach_draft(draft)
+    if why is not None:
+        log.warning(
+            "speculation draft: %s cannot draft for %s (%s); drafting by prompt lookup",
+            small.name,
+            resolved.name,
+            why,
+        )
 
 
 def context_window(requested: int, trained: int | None) -> int:

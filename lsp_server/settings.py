@@ -113,6 +113,18 @@ class Settings:
         bounds=(0, 4096),
         reload=True,
     )
+    # Speculative decoding (engine.speculative): drafts checked by the model in one decode,
+    # greedy answers only. "lookup" drafts from n-grams already in the prompt (free; on a 2-core
+    # CPU a verify batch costs ~2.4x a decode, so only such nearly-free drafts pay);
+    # "draft" has the embedded 0.5B draft for a bigger model (pays where verification is cheap:
+    # a GPU, many cores; see benchmarks/b_engine_rates).
+    speculation: str = setting(
+        "lookup",
+        doc="speculative decoding: `lookup` (drafts from text already in the prompt), `draft` "
+        "(the 0.5B drafts for a bigger model), `off`",
+        choices=("off", "lookup", "draft"),
+        reload=True,
+    )
     # Prompt states parked per document (engine.resident): ~24 MB for a 2,000-token window of
     # the 0.5B (56 MB for the 1.5B); the default keeps about ten on an 8 GB laptop.
     resident_states_mb: int = setting(

@@ -148,6 +148,9 @@ class Engine(Protocol):
     # Whether prompts leave this machine (the engine is reached over the network): such an
     # engine can be down (``EngineError`` with ``unreachable``) and tells it via ``on_health``.
     remote: bool
+    # What drafts tokens for speculative decoding, for status: "off", "lookup" or
+    # "draft:<model file>" (a remote engine's own speculation is its business: "off").
+    speculation: str
     # Set by the server to hear of outages and recoveries, told once each rather than on
     # every request. None: nobody listens. A local engine never calls it (it cannot go down).
     on_health: Health | None

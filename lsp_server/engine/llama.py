@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lsp_server.engine import kv_reuse, resident
+from lsp_server.engine import kv_reuse, resident, speculative
 from lsp_server.engine.base import (
     Cancelled,
     CancelToken,
@@ -37,6 +37,8 @@ PROMPT_CHUNK = 64
 TOP_K = 40  # candidates kept when sampling with a temperature
 # A cache holding fewer tokens is not worth parking (the copy costs more than evaluating it).
 PARK_MIN_TOKENS = 256
+# Longest draft a speculative round proposes (its verify batch is one token longer).
+DRAFT_MAX = 8
 
 
 class LlamaEngine:
@@ -58,12 +60,18 @@ class LlamaEngine:
         n_gpu_layers: int = 0,
         reuse_min_tokens: int = 0,
         resident_bytes: int = 0,
+        speculation: str = "off",
+        flash_attn: bool = False,
     ) -> None:
         self.name = os.path.basename(model_path)
         self.dialect = dialect
         with _quiet_stderr():
             self._llm = open_llama(
-                model_path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers
+                model_path,
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                **({"flash_attn": True} if flash_attn else {}),
             )
         # llama.cpp pads the context it allocates; positions must still stay below the trained
         # context (the loader already asks for no more than that).
@@ -86,11 +94,31 @@ class LlamaEngine:
         self.residents = ResidentStates(resident_bytes)
         self._key = ""
         self.restored_tokens = 0  # of the last prompt evaluation (stats, tests)
+        # Speculative decoding (engine.speculative): "off", "lookup" or "draft" (drafts from
+        # ``self.draft``, a smaller model with the same vocabulary, see ``attach_draft``).
+        self._speculation = speculation if speculation in speculative.MODES else "off"
+        self.draft: LlamaEngine | None = None
+        self.drafted_tokens = self.agreed_tokens = 0  # of the last generation (stats, tests)
+
+    def attach_draft(self, draft: LlamaEngine) -> str | None:
+        """Let ``draft`` write the drafts (``speculation: draft``); this engine owns it from
+        now on (closes it). Returns why it cannot (and closes it), None when attached."""
+        why = speculative.vocabulary_mismatch(self._llm, draft._llm)
+        if why is None and draft.n_ctx < self.n_ctx:
+            why = f"its context ({draft.n_ctx}) is smaller than the model's ({self.n_ctx})"
+        if why is not None:
+            draft.close()
+            return why
+        self.draft = draft
+        return None
 
     def close(self) -> None:
         """Free the model and its context now (``model: auto`` trading the 1.5B for the 0.5B
         must not hold both in memory)."""
         self._llm.close()
+        if self.draft is not None:
+            self.draft.close()
+            self.draft = None
 
     # -- tokens -------------------------------------------------------------------------------
     def tokenize(self, text: str, special: bool = False) -> list[int]:
@@ -194,7 +222,10 @@ class LlamaEngine:
 
     def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
         prompt, _ = self._fit(request)
-        return self._evaluate_prompt(prompt, cancel, request.key)
+        evaluated = self._evaluate_prompt(prompt, cancel, request.key)
+        if self._drafter() == "draft":
+            self.draft._evaluate_prompt(prompt, cancel, request.key)
+        return evaluated
 
     def pending(self, request: GenerationRequest) -> int:
         prompt, _ = self._fit(request)
@@ -207,6 +238,8 @@ class LlamaEngine:
 
     def forget(self, key: str) -> None:
         self.residents.forget(key)
+        if self.draft is not None:
+            self.draft.forget(key)
 
     def _park(self, key: str) -> None:
         """Copy the cache's sequence into the resident states under ``key`` (cells beyond the
@@ -275,24 +308,71 @@ class LlamaEngine:
 
         out: list[int] = []
         text = ""
-        finish = "length"
+        finish = ""
         deadline = prompt_done + request.max_time_ms / 1000 if request.max_time_ms > 0 else None
-        while len(out) < max_new:
+        drafter = self._drafter() if request.temperature <= 0 else "off"
+        k = 4  # draft length, adapted each round (speculative.next_k)
+        self.drafted_tokens = self.agreed_tokens = 0
+        pending: int | None = None  # the model's next token, known from a verify batch
+
+        def take(token: int) -> str:
+            """Append ``token`` to the answer; the finish reason if the answer ends here."""
+            nonlocal text
+            if token in self._stop_ids:
+                return "stop"
+            out.append(token)
+            text = self.detokenize(out)
+            if request.should_stop(text):
+                return "criteria"
+            return "length" if len(out) >= max_new else ""
+
+        while not finish:
             if cancel.cancelled:
                 raise Cancelled(cancel.reason)  # partial text of a stale request is never shown
             if deadline is not None and out and time.perf_counter() > deadline:
                 finish = "time"
                 break
-            token = self._next_token(request, text)
-            if token in self._stop_ids:
-                finish = "stop"
-                break
-            out.append(token)
-            text = self.detokenize(out)
-            if request.should_stop(text):
-                finish = "criteria"
-                break
-            self._llm.eval([token])  # only now: a stopped answer never pays for its last token
+            token = pending if pending is not None else self._next_token(request, text)
+            pending = None
+            finish = take(token)
+            if finish:
+                break  # a stopped answer never pays for evaluating its last token
+            # Drafts only once the answer has content (until then ``banned_first`` may forbid
+            # the model's own first choice, which a verify batch would not know).
+            drafts = (
+                self._drafts(drafter, prompt + out, min(k, max_new - len(out)), request, cancel)
+                if drafter != "off" and text.strip()
+                else []
+            )
+            if not drafts:
+                self._llm.eval([token])
+                continue
+            base = self._llm.n_tokens
+            predicted, margins = self._verify([token, *drafts])
+            n = speculative.agreed(drafts, predicted)
+            self.drafted_tokens += len(drafts)
+            k = speculative.next_k(k, len(drafts), n, DRAFT_MAX)
+            # A row whose two best tokens are nearly tied is not decided from the batch (its
+            # rounding differs from a one-token decode's and could flip the choice): the drafts
+            # before it are kept and its token is picked after a one-token decode, as plain
+            # decoding would.
+            tie = speculative.first_tie(margins[: n + 1])
+            if tie is not None:
+                n = tie
+            self.agreed_tokens += n
+            kept = [token, *drafts[:n]]
+            if tie is None:
+                self._trim(base + len(kept))  # the cache keeps ``token`` and the agreed drafts
+                pending = predicted[n]
+            else:
+                self._trim(base + len(kept) - 1)
+                self._llm.eval(kept[-1:])
+            for agreed_token in drafts[:n]:
+                finish = take(agreed_token)
+                if finish:
+                    break
+        if self._llm.n_tokens > len(prompt) + len(out):  # agreed drafts after the answer's end
+            self._trim(len(prompt) + len(out))
         end = time.perf_counter()
         return Generation(
             text=text,
@@ -304,6 +384,76 @@ class LlamaEngine:
             generate_ms=(end - prompt_done) * 1000,
             finish=finish,
         )
+
+    # -- speculative decoding ---------------------------------------------------------------------
+    @property
+    def speculation(self) -> str:
+        """What drafts (``Engine.speculation``): "off", "lookup" or "draft:<model file>"."""
+        drafter = self._drafter()
+        return f"draft:{self.draft.name}" if drafter == "draft" else drafter
+
+    @speculation.setter
+    def speculation(self, mode: str) -> None:
+        self._speculation = mode if mode in speculative.MODES else "off"
+
+    def _drafter(self) -> str:
+        """The drafter in use: "draft" needs an attached draft model, else lookup serves."""
+        if self._speculation == "draft" and self.draft is None:
+            return "lookup"
+        return self._speculation
+
+    def _drafts(
+        self,
+        drafter: str,
+        history: list[int],
+        k: int,
+        request: GenerationRequest,
+        cancel: CancelToken,
+    ) -> list[int]:
+        """Up to ``k`` guesses of the tokens after ``history`` (prompt + answer so far)."""
+        if k <= 0 or len(history) + k + 1 >= self.n_ctx:
+            return []
+        if drafter == "lookup":
+            return speculative.lookup(history, k)
+        return self.draft.propose(history, k, request.key, cancel)
+
+    def propose(self, history: list[int], k: int, key: str, cancel: CancelToken) -> list[int]:
+        """As a draft model: bring the cache to ``history`` (incrementally: it shares its prefix
+        with the last round's) and write ``k`` greedy tokens."""
+        if len(history) + k >= self.n_ctx:
+            return []
+        self._evaluate_prompt(history, cancel, key)
+        out: list[int] = []
+        while len(out) < k:
+            logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._n_vocab,))
+            token = int(np.argmax(logits))
+            out.append(token)
+            if token in self._stop_ids or len(out) == k:
+                break
+            self._llm.eval([token])
+        return out
+
+    def _verify(self, tokens: list[int]) -> tuple[list[int], list[float]]:
+        """One decode of ``tokens`` after the cache, logits for every row; row i's greedy
+        token (what the model writes after ``tokens[: i + 1]``) and its lead over the
+        runner-up."""
+        llm = self._llm
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(tokens)] = tokens
+        llm.n_tokens = n_past + len(tokens)
+        rows = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(tokens), self._n_vocab))
+        best_two = np.partition(rows, -2, axis=1)[:, -2:]
+        return rows.argmax(axis=1).tolist(), (best_two[:, 1] - best_two[:, 0]).tolist()
+
+    def _trim(self, n: int) -> None:
+        """Drop the cache's cells from position ``n`` on (drafts the model did not agree with)."""
+        import llama_cpp.llama_cpp as low
+
+        low.llama_memory_seq_rm(low.llama_get_memory(self._llm._ctx.ctx), 0, n, -1)
+        self._llm.n_tokens = n
 
 
 def open_llama(

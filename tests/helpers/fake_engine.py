@@ -34,6 +34,7 @@ class FakeEngine:
     chat_template: str | None = None
     forbids_tokens: bool = True
     remote: bool = False
+    speculation: str = "off"
     on_health: Health | None = None
     prompts: list[str] = field(default_factory=list)
     warmed: list[str] = field(default_factory=list)

@@ -102,6 +102,7 @@ def test_the_protocol_declares_every_capability_and_method():
         "chat_template",
         "forbids_tokens",
         "remote",
+        "speculation",
         "on_health",
     }
     assert METHODS == [

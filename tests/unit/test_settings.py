@@ -126,6 +126,7 @@ def test_reload_keys_are_the_ones_the_loader_needs():
         "n_threads",
         "context_size",
         "kv_reuse_min_tokens",
+        "speculation",
         "resident_states_mb",
         "engine",
         "remote_url",

@@ -141,6 +141,7 @@ class RemoteEngine:
     forbids_tokens = False  # the server samples: a re-decode would return the same answer
     chat_template: str | None = None
     remote = True  # prompts leave the machine (redacted unless remoteRedact is off)
+    speculation = "off"  # any drafting happens on the server's side
 
     def __init__(
         self,
