@@ -17,6 +17,14 @@ real source file (CPython's ``textwrap.py``):
     python -m benchmarks.b_engine_rates --models 1.5b --configs base,flash
     python -m benchmarks.b_engine_rates --file q4_0=/tmp/q4_0.gguf   # an extra GGUF file
 
+With ``--speculation``: generation tokens/s of the 1.5B (the server's engine, ``LlamaEngine``)
+with ``speculation`` off, lookup and draft (the 0.5B drafting), greedy, on 5 FIM sites of
+``textwrap.py`` (64 tokens each) and 3 fix prompts (the 1.5B's chat template asked to rewrite a
+function of ``textwrap.py`` with one operator changed: what the fix action generates), same run;
+whether each answer equals the plain one token for token.
+
+    python -m benchmarks.b_engine_rates --speculation
+
 Full output to ``benchmarks/results/engine-rates.json``; the table is printed.
 """
 
@@ -107,6 +115,105 @@ def measure(path: str, options: dict[str, Any], args: argparse.Namespace) -> dic
     }
 
 
+FIM_SITES = (120, 200, 260, 330, 400)  # lines of textwrap.py
+FIX_FUNCTIONS = ("_split_chunks", "_fix_sentence_endings", "shorten")
+
+
+def speculation_prompts(engine) -> dict[str, list[list[int]]]:
+    """Token prompts per kind: FIM sites, and fix prompts in the model's chat template."""
+    import ast
+
+    from lsp_server.prompt.chat import render
+
+    text = source_text()
+    lines = text.splitlines(keepends=True)
+    fim = [
+        engine.dialect.build(
+            engine.tokenize("".join(lines[at - 60 : at])),
+            engine.tokenize("".join(lines[at : at + 20])),
+        )
+        for at in FIM_SITES
+    ]
+    fix = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef) and node.name in FIX_FUNCTIONS:
+            body = "".join(lines[node.lineno - 1 : node.end_lineno])
+            broken = body.replace(" - ", " + ", 1) if " - " in body else body.replace("==", "!=", 1)
+            messages = [
+                {"role": "system", "content": "You fix bugs in Python functions."},
+                {
+                    "role": "user",
+                    "content": f"This function has one bug. Write the whole fixed function.\n\n"
+                    f"```python\n{broken}```",
+                },
+            ]
+            rendered = render(messages, engine.chat_template, language="python")
+            fix.append(engine.tokenize(rendered, special=True))
+    return {"fim": fim, "fix": fix}
+
+
+def measure_speculation(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from lsp_server.engine.base import CancelToken, GenerationRequest
+    from lsp_server.engine.llama import LlamaEngine
+    from lsp_server.model.default import QWEN_05B, QWEN_15B
+    from lsp_server.model.resolve import resolve_embedded
+
+    def load(model, **options) -> LlamaEngine:
+        resolved = resolve_embedded(model)
+        return LlamaEngine(
+            str(resolved.path), resolved.dialect, n_ctx=4096, n_threads=args.threads, **options
+        )
+
+    engine = load(QWEN_15B, speculation="draft")
+    why = engine.attach_draft(load(QWEN_05B))
+    if why:
+        raise SystemExit(f"the 0.5B cannot draft for the 1.5B: {why}")
+    rows = []
+    plain_answers: dict[tuple[str, int], list[int]] = {}
+    for kind, prompts in speculation_prompts(engine).items():
+        max_tokens = 64 if kind == "fim" else 256
+        for mode in ("off", "lookup", "draft"):
+            engine.speculation = mode
+            tokens = ms = drafted = agreed = same = 0
+            for i, prompt in enumerate(prompts):
+                for e in (engine, engine.draft):
+                    e._trim(0)
+                engine.warm(GenerationRequest(prompt, max_tokens=1), CancelToken())
+                g = engine.generate(GenerationRequest(prompt, max_tokens=max_tokens), CancelToken())
+                tokens, ms = tokens + g.generated_tokens, ms + g.generate_ms
+                drafted, agreed = drafted + engine.drafted_tokens, agreed + engine.agreed_tokens
+                same += plain_answers.setdefault((kind, i), g.tokens) == g.tokens
+            rows.append(
+                {
+                    "kind": kind,
+                    "mode": mode,
+                    "prompts": len(prompts),
+                    "tokens": tokens,
+                    "genTps": round(tokens / (ms / 1000), 2),
+                    "drafted": drafted,
+                    "agreed": agreed,
+                    "samePrompts": same,
+                }
+            )
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    engine.close()
+    return rows
+
+
+def print_speculation(rows: list[dict[str, Any]]) -> None:
+    plain = {r["kind"]: r["genTps"] for r in rows if r["mode"] == "off"}
+    print(
+        f"{'prompts':8} {'speculation':12} {'tokens':>7} {'gen t/s':>8} {'vs off':>7} "
+        f"{'agreed/drafted':>15} {'same answer':>12}"
+    )
+    for r in rows:
+        print(
+            f"{r['kind']:8} {r['mode']:12} {r['tokens']:7} {r['genTps']:8.2f} "
+            f"{r['genTps'] / plain[r['kind']]:6.2f}x {r['agreed']:>7}/{r['drafted']:<7} "
+            f"{r['samePrompts']:>5}/{r['prompts']}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="0.5b,1.5b", help="embedded models (comma list)")
@@ -117,7 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gen-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "engine-rates.json")
+    parser.add_argument(
+        "--speculation", action="store_true", help="speculative decoding of the 1.5B instead"
+    )
     args = parser.parse_args(argv)
+    if args.speculation:
+        rows = measure_speculation(args)
+        out = args.out.with_name(args.out.stem + "-speculation.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+        print_speculation(rows)
+        return 0
 
     files = [(m, model_path(m)) for m in args.models.split(",") if m]
     files += [tuple(spec.split("=", 1)) for spec in args.file]  # type: ignore[misc]
