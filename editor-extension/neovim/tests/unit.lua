@@ -107,7 +107,15 @@ local handlers = {
     reply(nil, {
       state = 'ready',
       message = 'fake',
-      model = { path = '/m.gguf', verified = true, source = 'test', dialect = 'qwen', nCtx = 4096 },
+      model = {
+        path = '/m.gguf',
+        verified = true,
+        source = 'test',
+        dialect = 'qwen',
+        nCtx = 4096,
+        speculation = 'lookup',
+        choice = { setting = 'auto', picked = '0.5b', reason = 'measuring the 1.5B in idle time' },
+      },
       settings = { enable = true, maxTimeMs = 1500 },
       last = {},
       lastFix = {},
@@ -481,6 +489,24 @@ local function main()
   ok(report:find('model state: ready', 1, true), 'no ready in:\n' .. report)
   ok(not report:find('ERROR', 1, true), 'error in:\n' .. report)
   vim.cmd('tabclose')
+
+  step(':InfillStatus says which model serves, why, and what drafts')
+  local echoed = {}
+  local echo = vim.api.nvim_echo
+  vim.api.nvim_echo = function(chunks, ...)
+    for _, chunk in ipairs(chunks) do
+      echoed[#echoed + 1] = chunk[1]
+    end
+    return echo(chunks, ...)
+  end
+  vim.cmd('InfillStatus')
+  wait(function()
+    return #echoed > 0
+  end, 3000, ':InfillStatus to echo')
+  vim.api.nvim_echo = echo
+  local shown = table.concat(echoed)
+  ok(shown:find('why this model: measuring the 1.5B in idle time\n', 1, true), 'no reason in:\n' .. shown)
+  ok(shown:find('speculation: lookup\n', 1, true), 'no speculation in:\n' .. shown)
 
   step('a file under another project root shares the one server')
   local other = vim.fs.joinpath(workdir, 'other')

@@ -17,6 +17,10 @@ export interface ModelInfo {
   size?: number;
   dialect?: string;
   nCtx?: number;
+  /** What drafts for speculative decoding: "off", "lookup", "draft:<file>". */
+  speculation?: string;
+  /** Why this model serves (the `model` setting's choice; `auto` measures the 1.5B). */
+  choice?: { setting?: string; picked?: string; reason?: string; measuring?: boolean };
 }
 
 export interface Status {
@@ -91,6 +95,8 @@ export function render(status: Status): Rendered {
             m.dialect ? `FIM dialect: ${m.dialect}` : '',
             m.nCtx ? `Context: ${m.nCtx} tokens` : '',
             m.size ? `Size: ${formatSize(m.size)}${m.verified ? ' (checksum verified)' : ''}` : '',
+            m.speculation && m.speculation !== 'off' ? `Speculation: ${m.speculation}` : '',
+            m.choice?.reason ? `Why this model: ${m.choice.reason}` : '',
           ].filter(Boolean)
         : [];
       return {
@@ -155,6 +161,9 @@ export function statusSummary(result: unknown): string {
   let text = `infill-lsp: ${state}`;
   if (name) {
     text += `, model ${name}`;
+    if (model?.choice?.reason) {
+      text += ` (${model.choice.reason})`;
+    }
   } else if (typeof r.message === 'string' && r.message) {
     text += ` (${r.message})`;
   }

@@ -137,6 +137,13 @@ describe('Show Server Status', () => {
       'infill-lsp: ready, model qwen2.5-coder-0.5b-instruct-q4_k_m; totals: cacheHits=1, modelCalls=3, requests=4, warmups=2, warmupsDone=1',
     );
   });
+  it('says why the model serves when the server says', () => {
+    const text = statusSummary({
+      state: 'ready',
+      model: { path: '/m/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf', choice: { reason: 'a keystroke takes ~700 ms here' } },
+    });
+    assert.equal(text, 'infill-lsp: ready, model qwen2.5-coder-1.5b-instruct-q4_k_m (a keystroke takes ~700 ms here)');
+  });
   it('says the state and message when there is no model', () => {
     assert.equal(statusSummary({ state: 'error', message: 'model file not found', model: null }), 'infill-lsp: error (model file not found)');
     assert.equal(statusSummary({ state: 'loading', message: '', totals: {} }), 'infill-lsp: loading');

@@ -40,6 +40,18 @@ describe('status bar text', () => {
     assert.match(r.tooltip, /Size: 379 MiB \(checksum verified\)/);
     assert.equal(r.background, undefined);
   });
+  it('ready says why this model serves and what drafts', () => {
+    const model = {
+      ...MODEL,
+      speculation: 'lookup',
+      choice: { setting: 'auto', picked: '0.5b', reason: 'measuring the 1.5B in idle time', measuring: true },
+    };
+    const r = render(status({ state: 'ready', message: 'm.gguf', model }));
+    assert.match(r.tooltip, /\nSpeculation: lookup\n/);
+    assert.match(r.tooltip, /\nWhy this model: measuring the 1\.5B in idle time\n/);
+    assert.doesNotMatch(render(status({ state: 'ready', model: MODEL })).tooltip, /Why this model|Speculation/);
+  });
+
   it('ready without model details falls back to the message', () => {
     assert.equal(render(status({ state: 'ready', message: 'm.gguf' })).text, '$(check) infill: m');
     assert.equal(modelName(null, ''), '');

@@ -209,6 +209,13 @@ function M.show_status()
           tostring(model.nCtx)
         ),
       }
+      local choice = type(model.choice) == 'table' and model.choice or {}
+      if type(choice.reason) == 'string' and choice.reason ~= '' then
+        lines[#lines + 1] = { 'why this model: ' .. choice.reason .. '\n' }
+      end
+      if type(model.speculation) == 'string' and model.speculation ~= 'off' then
+        lines[#lines + 1] = { 'speculation: ' .. model.speculation .. '\n' }
+      end
     end
     if type(result.last) == 'table' and next(result.last) then
       lines[#lines + 1] = { 'last completion: ' .. short(result.last) .. '\n' }
