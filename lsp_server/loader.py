@@ -28,7 +28,6 @@ from lsp_server.model.choice import (
 from lsp_server.model.default import QWEN_05B, QWEN_15B, EmbeddedModel, embedded_model
 from lsp_server.model.resolve import (
     MODEL_ENV,
-    ModelError,
     ResolvedModel,
     resolve_embedded,
     resolve_model,
@@ -115,7 +114,9 @@ def _auto(settings: Settings) -> tuple[EmbeddedModel, Choice]:
 
 def auto_key(settings: Settings) -> str:
     """Which machine (and settings) a verdict about the 1.5B holds for."""
-    return machine_key(QWEN_15B, settings.effective_threads(), settings.n_gpu_layers)
+    return machine_key(
+        QWEN_15B, settings.effective_threads(), settings.n_gpu_layers, settings.speculation
+    )
 
 
 def budget(settings: Settings) -> float:
@@ -160,34 +161,29 @@ def _load(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
 
 def _attach_draft(settings: Settings, engine: LlamaEngine, resolved: ResolvedModel) -> None:
     """``speculation: draft``: the embedded 0.5B drafts for a bigger model with its vocabulary.
-    Where it cannot (the model is the 0.5B, it is missing or refused) prompt lookup drafts
-    instead, said in one log line."""
+    Where it cannot (the model is the 0.5B; the draft is missing, fails to load or is refused)
+    prompt lookup drafts instead, said in one log line: the draft is an accelerator, never a
+    reason for the model not to serve."""
     try:
         small = resolve_embedded(QWEN_05B)
-    except (ModelError, OSError) as exc:
-        log.warning(
-            "speculation draft: the 0.5B draft model is not available (%s); "
-            "drafting by prompt lookup",
-            exc,
+        if small.path == resolved.path:
+            log.info("speculation draft: the model is the draft model itself; drafting by lookup")
+            return
+        draft = LlamaEngine(
+            str(small.path),
+            small.dialect,
+            n_ctx=engine.n_ctx,
+            n_threads=settings.effective_threads(),
+            n_gpu_layers=settings.n_gpu_layers,
+            reuse_min_tokens=settings.kv_reuse_min_tokens,
+            resident_bytes=settings.resident_states_mb * 1024 * 1024 // 4,
         )
-        return
-    if small.path == resolved.path:
-        log.info("speculation draft: the model is the draft model itself; drafting by lookup")
-        return
-    draft = LlamaEngine(
-        str(small.path),
-        small.dialect,
-        n_ctx=engine.n_ctx,
-        n_threads=settings.effective_threads(),
-        n_gpu_layers=settings.n_gpu_layers,
-        reuse_min_tokens=settings.kv_reuse_min_tokens,
-        resident_bytes=settings.resident_states_mb * 1024 * 1024 // 4,
-    )
-    why = engine.attach_draft(draft)
+        why = engine.attach_draft(draft)  # closes the draft when it refuses it
+    except Exception as exc:  # a missing file, no memory, a llama.cpp failure
+        why = f"{type(exc).__name__}: {exc}"
     if why is not None:
         log.warning(
-            "speculation draft: %s cannot draft for %s (%s); drafting by prompt lookup",
-            small.name,
+            "speculation draft: the 0.5B cannot draft for %s (%s); drafting by prompt lookup",
             resolved.name,
             why,
         )

@@ -22,6 +22,7 @@ from lsp_server.engine import kv_reuse, resident, speculative
 from lsp_server.engine.base import (
     Cancelled,
     CancelToken,
+    EngineError,
     Generation,
     GenerationRequest,
     Health,
@@ -40,6 +41,9 @@ PARK_MIN_TOKENS = 256
 # Longest draft a speculative round proposes (its verify batch is one token longer): 16
 # measured 1.76x on fix prompts vs 1.32x with 8 (b_engine_rates --speculation).
 DRAFT_MAX = 16
+# A draft model further behind the prompt than this drafts nothing for that answer (prompt
+# lookup does): catching up would cost the user seconds; ``warm`` catches it up in idle time.
+DRAFT_CATCH_UP_MAX = 64
 
 
 class LlamaEngine:
@@ -100,6 +104,7 @@ class LlamaEngine:
         self._speculation = speculation if speculation in speculative.MODES else "off"
         self.draft: LlamaEngine | None = None
         self.drafted_tokens = self.agreed_tokens = 0  # of the last generation (stats, tests)
+        self.closed = False
 
     def attach_draft(self, draft: LlamaEngine) -> str | None:
         """Let ``draft`` write the drafts (``speculation: draft``); this engine owns it from
@@ -115,7 +120,8 @@ class LlamaEngine:
 
     def close(self) -> None:
         """Free the model and its context now (``model: auto`` trading the 1.5B for the 0.5B
-        must not hold both in memory)."""
+        must not hold both in memory); any later request raises ``EngineError``."""
+        self.closed = True
         self._llm.close()
         if self.draft is not None:
             self.draft.close()
@@ -221,7 +227,12 @@ class LlamaEngine:
         rotary = low.llama_model_rope_type(self._llm._model.model) != low.LLAMA_ROPE_TYPE_NONE
         return rotary and bool(low.llama_memory_can_shift(memory))
 
+    def _check_open(self) -> None:
+        if self.closed:  # llama.cpp's memory is gone: never call into it
+            raise EngineError(f"the model {self.name} was unloaded")
+
     def warm(self, request: GenerationRequest, cancel: CancelToken) -> int:
+        self._check_open()
         prompt, _ = self._fit(request)
         evaluated = self._evaluate_prompt(prompt, cancel, request.key)
         if self._drafter() == "draft":
@@ -302,6 +313,7 @@ class LlamaEngine:
         return int(self._rng.choice(top, p=weights / weights.sum()))
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        self._check_open()
         prompt, max_new = self._fit(request)
         started = time.perf_counter()
         evaluated = self._evaluate_prompt(prompt, cancel, request.key)
@@ -312,6 +324,8 @@ class LlamaEngine:
         finish = ""
         deadline = prompt_done + request.max_time_ms / 1000 if request.max_time_ms > 0 else None
         drafter = self._drafter() if request.temperature <= 0 else "off"
+        if drafter == "draft" and self.draft.pending(request) > DRAFT_CATCH_UP_MAX:
+            drafter = "lookup"
         k = 4  # draft length, adapted each round (speculative.next_k)
         self.drafted_tokens = self.agreed_tokens = 0
         pending: int | None = None  # the model's next token, known from a verify batch
@@ -352,7 +366,6 @@ class LlamaEngine:
             predicted, margins = self._verify([token, *drafts])
             n = speculative.agreed(drafts, predicted)
             self.drafted_tokens += len(drafts)
-            k = speculative.next_k(k, len(drafts), n, DRAFT_MAX)
             # A row whose two best tokens are nearly tied is not decided from the batch (its
             # rounding differs from a one-token decode's and could flip the choice): the drafts
             # before it are kept and its token is picked after a one-token decode, as plain
@@ -361,6 +374,7 @@ class LlamaEngine:
             if tie is not None:
                 n = tie
             self.agreed_tokens += n
+            k = speculative.next_k(k, len(drafts), n, DRAFT_MAX)
             kept = [token, *drafts[:n]]
             if tie is None:
                 self._trim(base + len(kept))  # the cache keeps ``token`` and the agreed drafts
@@ -426,6 +440,7 @@ class LlamaEngine:
         self._evaluate_prompt(history, cancel, key)
         out: list[int] = []
         while len(out) < k:
+            cancel.check()
             logits = np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(self._n_vocab,))
             token = int(np.argmax(logits))
             out.append(token)
@@ -439,6 +454,8 @@ class LlamaEngine:
         token (what the model writes after ``tokens[: i + 1]``) and its lead over the
         runner-up."""
         llm = self._llm
+        if len(tokens) > llm.n_batch:  # the batch's C arrays hold n_batch tokens
+            raise ValueError(f"a verify batch of {len(tokens)} tokens exceeds n_batch")
         n_past = llm.n_tokens
         llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
         llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)

@@ -327,9 +327,12 @@ def installed(spec: EmbeddedModel) -> bool:
     return True
 
 
-def machine_key(spec: EmbeddedModel, threads: int, gpu_layers: int) -> str:
+def machine_key(
+    spec: EmbeddedModel, threads: int, gpu_layers: int, speculation: str = "off"
+) -> str:
     """What a verdict holds for: CPU, CPU count, threads, GPU layers, the llama.cpp build
-    (llama-cpp-python's version, which pins it), the model's checksum."""
+    (llama-cpp-python's version, which pins it), the model's checksum, and the speculative
+    decoding it was measured with (it changes the generation rate)."""
     return "|".join(
         (
             _cpu_name(),
@@ -338,6 +341,7 @@ def machine_key(spec: EmbeddedModel, threads: int, gpu_layers: int) -> str:
             f"gpu{gpu_layers}",
             _llama_version(),
             spec.sha256,
+            *([f"spec-{speculation}"] if speculation != "off" else []),
         )
     )
 

@@ -47,6 +47,7 @@ class ModelService:
         self._measuring: asyncio.Task | None = None
         self._candidate: LoadedModel | None = None
         self._untrusted = 0
+        self._loads = 0  # loads started: only the latest one's model may serve
         # Called when the loaded model is let go, so no one keeps it alive (set by Services:
         # the completion service drops its pipeline for the old engine).
         self.on_unload: Callable[[], None] = lambda: None
@@ -96,6 +97,9 @@ class ModelService:
         # Let the old model go before the new one takes memory (llama.cpp frees it with the
         # last reference; a fix still running on it keeps it until it ends).
         self._stop_measuring()
+        self._untrusted = 0
+        self._loads += 1
+        this_load = self._loads
         self.loaded = None
         self.on_unload()
         self.set_state("loading")
@@ -119,7 +123,10 @@ class ModelService:
             self.set_state("error", f"model load failed: {exc}")
             self.client.tell(f"infill-lsp: {self.message}")
         else:
-            self._ready(loaded)
+            if this_load == self._loads:
+                self._ready(loaded)
+            else:  # a newer load (settings changed meanwhile) supersedes this one
+                loaded.engine.close()
         progress.end(self.state)
 
     def _ready(self, loaded: LoadedModel) -> None:
@@ -131,6 +138,7 @@ class ModelService:
         self.set_state("ready", loaded.engine.name)
         self.client.log(f"model ready: {loaded.describe()}", types.MessageType.Info)
         if loaded.choice is not None and loaded.choice.measuring:
+            self._stop_measuring()
             self._measure_later(QUIET_S)
 
     def _health(self, state: str, message: str) -> None:
@@ -158,7 +166,7 @@ class ModelService:
         happens here."""
         await asyncio.sleep(delay_s)
         await self._quiet()
-        settings = self.config.settings
+        settings, serving = self.config.settings, self.loaded
         try:
             candidate = self._candidate
             if candidate is None:
@@ -179,7 +187,7 @@ class ModelService:
             self._drop_candidate()
             self._choose(failed(what))
             return
-        self._judge(verdict)
+        self._judge(verdict, serving)
 
     async def _quiet(self) -> None:
         """Until the worker has had no request for ``QUIET_S`` (and completions are on)."""
@@ -195,9 +203,14 @@ class ModelService:
         self._candidate = loader.load_candidate(settings, resolved)
         return self._candidate
 
-    def _judge(self, verdict: Verdict) -> None:
+    def _judge(self, verdict: Verdict, serving: LoadedModel | None) -> None:
         """A measurement ended: switch to the 1.5B (a trusted verdict that it fits), keep the
-        0.5B (too slow), or measure again later (not trusted: a busy machine, odd rates)."""
+        0.5B (too slow), or measure again later (not trusted: a busy machine, odd rates).
+        Nothing switches when the model serving is no longer the one measured for (a reload
+        came meanwhile)."""
+        if self.loaded is not serving or serving is None:
+            self._drop_candidate()
+            return
         if not verdict.trusted:
             self._untrusted += 1
             delay = retry_delay(self._untrusted)
@@ -215,13 +228,12 @@ class ModelService:
             self._drop_candidate()
             self._choose(choice)
             return
-        # Switch without a restart: requests from now on get the 1.5B; the 0.5B is closed on
-        # the worker after the jobs already queued on it.
+        # Switch without a restart: requests from now on get the 1.5B. The 0.5B is let go, not
+        # closed: llama.cpp frees it with the last reference, after any fix that still holds it.
         self._candidate = None
         big.choice = choice
         self.loaded = big
         self.on_unload()
-        self.worker.submit(old.engine.close)
         self._announce()
         self.client.log(f"model switched: {big.describe()}", types.MessageType.Info)
 

@@ -194,7 +194,8 @@ async def test_a_trusted_fast_verdict_switches_models_without_a_restart(monkeypa
     await a.model.load()
     assert a.model.engine is a.small
     await until(lambda: a.model.engine is a.big)
-    await until(lambda: a.small.closed)  # closed on the worker after the switch
+    # the 0.5B is let go, not closed: a fix that still holds it finishes on it
+    assert not a.small.closed and a.model.loaded.engine is a.big
     assert a.model.state == "ready" and not a.big.closed
     last = a.pushed()[-1]
     assert last["state"] == "ready" and last["message"] == "qwen-1.5b"
@@ -206,6 +207,38 @@ async def test_a_trusted_fast_verdict_switches_models_without_a_restart(monkeypa
     assert await a.h.inline() == "a * b" and "def add" in a.big.prompts[-1]
     remembered, _ = loader.recall(loader.auto_key(Settings()), 1500)
     assert remembered is not None and remembered.ok  # the next start loads the 1.5B at once
+
+
+async def test_a_load_superseded_by_a_newer_one_never_serves(monkeypatch, tmp_path):
+    gate = threading.Event()  # the probe waits: only the loads matter here
+    a = Auto(monkeypatch, tmp_path, big=FakeEngine(answer=lambda _p: "a * b", gate=gate))
+    smalls: list[FakeEngine] = []
+
+    def load(_settings, resolved):
+        engine = a.big if resolved == "1.5b" else FakeEngine(answer=lambda _p: "a + b")
+        if resolved != "1.5b":
+            smalls.append(engine)
+        return LoadedModel(None, engine)
+
+    monkeypatch.setattr(loader, "_load", load)
+    # settings changed twice while loading: two loads queued on the worker
+    await asyncio.gather(a.model.load(), a.model.load())
+    first, second = smalls
+    assert a.model.engine is second and first.closed and not second.closed
+    await until(lambda: a.big.prompts)
+    assert len(a.big.prompts) == 1  # one measurement, for the model that serves
+    a.model.shutdown()
+
+
+async def test_a_measurement_for_a_model_no_longer_serving_switches_nothing(monkeypatch, tmp_path):
+    a = Auto(monkeypatch, tmp_path, big=FakeEngine(answer=lambda _p: "a * b"))
+    await a.model.load()
+    a.model._stop_measuring()
+    a.model._candidate = LoadedModel(None, a.big)
+    verdict = Verdict(100.0, 1500.0, 140.0, 35.0, 0.0)
+    a.model._judge(verdict, serving=LoadedModel(None, FakeEngine()))  # a reload came meanwhile
+    assert a.model.engine is a.small
+    await until(lambda: a.big.closed)  # the candidate is let go
 
 
 async def test_a_busy_probe_is_not_trusted_measured_again_then_given_up(

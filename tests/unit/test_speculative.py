@@ -61,3 +61,37 @@ def test_first_tie_finds_the_first_row_without_a_clear_winner():
     assert first_tie([lead * 4, lead / 2, lead / 3]) == 1
     assert first_tie([0.0]) == 0
     assert first_tie([]) is None
+
+
+def test_a_draft_model_that_fails_to_load_leaves_the_model_serving_with_lookup(monkeypatch, caplog):
+    """``speculation: draft`` is an accelerator: a draft that cannot load costs the drafts, never
+    the model (one warning, prompt lookup instead)."""
+    import logging
+    from types import SimpleNamespace
+
+    from lsp_server import loader
+    from lsp_server.settings import Settings
+
+    made = []
+
+    class Engine:
+        def __init__(self, path, dialect, **options):
+            if path == "/m/0.5b.gguf":
+                raise ValueError("Failed to load model from file: /m/0.5b.gguf")
+            self.n_ctx, self.speculation, self.name = 4096, options["speculation"], "big"
+            made.append(self)
+
+        def attach_draft(self, draft):  # pragma: no cover - never reached
+            raise AssertionError("a draft that failed to load was attached")
+
+    def resolved(path):
+        metadata = SimpleNamespace(context_length=32768)
+        return SimpleNamespace(path=path, dialect=None, metadata=metadata, name=path)
+
+    monkeypatch.setattr(loader, "LlamaEngine", Engine)
+    monkeypatch.setattr(loader, "resolve_embedded", lambda _spec: resolved("/m/0.5b.gguf"))
+    with caplog.at_level(logging.WARNING, logger="lsp_server.loader"):
+        loaded = loader._load(Settings(speculation="draft"), resolved("/m/1.5b.gguf"))
+    assert loaded.engine is made[0] and loaded.engine.speculation == "draft"
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "Failed to load model" in warned[0] and "prompt lookup" in warned[0]
