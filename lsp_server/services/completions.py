@@ -84,8 +84,10 @@ class CompletionService:
         return self._completer
 
     def drop_completer(self) -> None:
-        """The model is being replaced: hold nothing of the old engine."""
+        """The model is being replaced: hold nothing of the old engine, and serve none of its
+        suggestions from the typing cache."""
         self._completer = None
+        self.cache.clear()
 
     def settings_changed(self) -> None:
         self.cache.clear()  # suggestions made under other settings are not reused

@@ -193,6 +193,8 @@ async def test_a_trusted_fast_verdict_switches_models_without_a_restart(monkeypa
     a = Auto(monkeypatch, tmp_path, big=FakeEngine(answer=lambda _p: "a * b", name="qwen-1.5b"))
     await a.model.load()
     assert a.model.engine is a.small
+    a.h.open()
+    assert await a.h.inline() == "a + b"  # the 0.5B's suggestion, in the typing cache
     await until(lambda: a.model.engine is a.big)
     # the 0.5B is let go, not closed: a fix that still holds it finishes on it
     assert not a.small.closed and a.model.loaded.engine is a.big
@@ -203,7 +205,7 @@ async def test_a_trusted_fast_verdict_switches_models_without_a_restart(monkeypa
     assert last["model"]["choice"]["trusted"] is True
     assert "(measured now), within 1500 ms" in a.choice()["reason"]
     assert a.h.services.completions._completer is None  # the 0.5B's pipeline was dropped
-    a.h.open()
+    # the same place again: the 1.5B answers (the typing cache let go of the 0.5B's answers)
     assert await a.h.inline() == "a * b" and "def add" in a.big.prompts[-1]
     remembered, _ = loader.recall(loader.auto_key(Settings()), 1500)
     assert remembered is not None and remembered.ok  # the next start loads the 1.5B at once
