@@ -30,9 +30,9 @@ def test_verdicts_are_remembered_per_machine_key_and_rejudged_against_the_budget
     key = choice.machine_key(QWEN_15B, threads=2, gpu_layers=0)
     assert QWEN_15B.sha256 in key and "t2" in key
     assert choice.recall(key, 1500, cache=tmp_path) == (None, "never measured on this machine")
-    choice.remember(key, Verdict(2100.0, 1500, 90.0, 12.0, 0.04), cache=tmp_path)
+    choice.remember(key, Verdict(2100.0, 1500, 400.0, 60.0, 0.04), cache=tmp_path)
     again, note = choice.recall(key, 1500, cache=tmp_path)
-    assert again == Verdict(2100.0, 1500, 90.0, 12.0, 0.04) and not again.ok and note == ""
+    assert again == Verdict(2100.0, 1500, 400.0, 60.0, 0.04) and not again.ok and note == ""
     assert choice.recall(key, 2500, cache=tmp_path)[0].ok  # a larger maxTimeMs: fast enough
     other = choice.machine_key(QWEN_15B, threads=8, gpu_layers=0)
     assert choice.recall(other, 1500, cache=tmp_path)[0] is None
@@ -66,8 +66,20 @@ def test_a_corrupt_or_unchecked_verdict_is_measured_again_never_a_crash(tmp_path
         path.write_text(content, encoding="utf-8")
     verdict, why = choice.recall("K", 1500, cache=tmp_path)
     assert verdict is None and note in why
-    choice.remember("K", Verdict(10.0, 1500, 100.0, 20.0, 0.0), cache=tmp_path)  # rewritten
+    choice.remember("K", Verdict(10.0, 1500, 400.0, 60.0, 0.0), cache=tmp_path)  # rewritten
     assert choice.recall("K", 1500, cache=tmp_path)[0].ok
+
+
+def test_the_1_5b_must_also_answer_within_a_second_after_a_jump():
+    """A keystroke within maxTimeMs is not enough: the first suggestion after a jump (~140 new
+    prompt tokens and a line) must come within ``JUMP_BUDGET_MS`` too (B6's target)."""
+    fits = Verdict(700.0, 1500, 400.0, 60.0, 0.0)  # 140/400 + 16/60 s = 617 ms
+    assert fits.ok and fits.jump_ms == pytest.approx(616.7, abs=0.1)
+    slow_jump = Verdict(700.0, 1500, 142.0, 35.0, 0.0)  # this 2-core machine: 986 + 457 ms
+    assert not slow_jump.ok and slow_jump.jump_ms > choice.JUMP_BUDGET_MS
+    why = choice.judged(slow_jump, "measured now").reason
+    assert "after a jump here (measured now), over 1000 ms" in why and "keystroke: ~700" in why
+    assert "over 1500 ms (maxTimeMs)" in choice.judged(Verdict(2000, 1500, 400, 60), "x").reason
 
 
 def test_a_verdict_from_another_llama_cpp_build_is_measured_again(tmp_path, monkeypatch):
