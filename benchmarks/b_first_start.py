@@ -62,6 +62,10 @@ def first_start(model: str, follow_s: float) -> dict:
                 row["afterSwitchMs"] = round((time.perf_counter() - asked) * 1000)
                 break
             time.sleep(0.5)
+        else:
+            if model == "auto":  # no switch: what auto decided, and why
+                choice = (client.status().get("model") or {}).get("choice") or {}
+                row["reason"] = choice.get("reason")
     return row
 
 
@@ -93,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{row.get('switchedAfterS', '-')!s:>17} -> {row.get('switchedTo', '-')}, next "
             f"answer {row.get('afterSwitchMs', '-')} ms"
         )
+        if row.get("reason"):
+            print(f"       auto: {row['reason']}")
     return 0
 
 
