@@ -97,7 +97,10 @@ class Completer:
         extra = self._snippets(doc, settings, index)
         self.retrieval_ms = (time.perf_counter() - started) * 1000
         cost = sum(snippet_cost(self._count, s.text) for s in extra)
-        budget = Budget(max(64, settings.prefix_tokens - cost), settings.suffix_tokens)
+        prefix_tokens, suffix_tokens = fit_budget(
+            settings.prefix_tokens, settings.suffix_tokens, self.engine.n_ctx - settings.max_tokens
+        )
+        budget = Budget(max(64, prefix_tokens - cost), suffix_tokens)
         ctx = build_context(
             doc.text,
             doc.offset,
@@ -306,3 +309,18 @@ def _complete_part(generation: Generation) -> str:
     if generation.finish in ("time", "length") and "\n" in text.strip("\n"):
         return text[: text.rstrip("\n").rfind("\n") + 1]
     return text
+
+
+# Tokens a prompt needs besides the two windows: FIM markers, a BOS, the typed head's rounding.
+PROMPT_MARGIN = 16
+
+
+def fit_budget(prefix_tokens: int, suffix_tokens: int, room: int) -> tuple[int, int]:
+    """The prefix/suffix budgets scaled down together so that they fit ``room`` tokens (the
+    engine's context less the answer: a llama-server slot holds a share of its context), or
+    as set when they fit."""
+    room -= PROMPT_MARGIN
+    total = prefix_tokens + suffix_tokens
+    if total <= room or room <= 0:
+        return prefix_tokens, suffix_tokens
+    return prefix_tokens * room // total, suffix_tokens * room // total

@@ -212,6 +212,8 @@ def spellings(name: str) -> dict[str, tuple[str, ...]] | None:
         "stops": family.stops,
         "repo_name": family.repo_name[:1],
         "file_sep": family.file_sep[:1],
+        # a token only this family's vocabulary has (tells apart families sharing FIM spellings)
+        "marker": (family.marker,) if family.marker else (),
     }
 
 

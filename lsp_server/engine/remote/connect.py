@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import functools
+import logging
 
+from lsp_server.engine.remote import discover
 from lsp_server.engine.remote.engine import RemoteEngine, dialect_name
 from lsp_server.engine.remote.http import Http, RemoteError, api_key_from
 from lsp_server.engine.remote.vocab import estimate_pieces, gguf_splitter
 from lsp_server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _server_splitter(http: Http):
@@ -47,23 +51,45 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
         splitter, tokens = _server_splitter(http), "server"
     else:
         splitter, tokens = estimate_pieces, "estimate"
-    dialect = dialect_name(settings.remote_fim_dialect, settings.remote_model, settings.remote_url)
+    found = discover.llama_server(http) if settings.engine == "llama-server" else None
+    if found is not None and found.notes:
+        log.warning("llama-server at %s: %s", settings.remote_url, "; ".join(found.notes))
+    dialect, dialect_from = _dialect(settings, found)
+    n_ctx = settings.context_size
+    if found is not None and found.n_ctx:
+        n_ctx = min(n_ctx, found.n_ctx)  # the prompt must fit one slot's context
+    slot = discover.pick_slot(found.total_slots) if found is not None else None
     engine = RemoteEngine(
         settings.engine,
         http,
         model=settings.remote_model,
         dialect=dialect,
         vocab_splitter=splitter,
-        n_ctx=settings.context_size,
+        n_ctx=n_ctx,
         max_concurrent=settings.remote_max_concurrent,
         redact=settings.remote_redact,
+        slot=slot,
     )
     description: dict[str, object] = {
         "engine": settings.engine,
         "url": settings.remote_url,
-        "model": settings.remote_model,
+        "model": settings.remote_model or (found.model if found else ""),
+        "dialectFrom": dialect_from,
         "tokens": tokens,
         "redact": settings.remote_redact,
         "apiKey": bool(http.api_key),
     }
+    if found is not None:
+        description.update(slots=found.total_slots, slot=slot, nCtxPerSlot=found.n_ctx)
     return engine, description
+
+
+def _dialect(settings: Settings, found: discover.Discovered | None) -> tuple[str, str]:
+    """The FIM dialect and where it came from: the setting, the engine's own vocabulary, or
+    the model's name (the setting's, else the one the engine reports)."""
+    if settings.remote_fim_dialect and settings.remote_fim_dialect != "auto":
+        return settings.remote_fim_dialect, "setting"
+    if found is not None and found.dialect:
+        return found.dialect, "vocabulary"
+    model = settings.remote_model or (found.model if found is not None else "")
+    return dialect_name("auto", model, settings.remote_url), "name"

@@ -154,6 +154,7 @@ class RemoteEngine:
         n_ctx: int,
         max_concurrent: int = 4,
         redact: bool = True,
+        slot: int | None = None,
     ) -> None:
         if kind not in PROTOCOLS:
             raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(KINDS)}")
@@ -185,6 +186,9 @@ class RemoteEngine:
         self._down_until = 0.0
         self._down_reason = ""
         self.on_health: Health | None = None  # set by the server: outages, told once
+        # llama-server: the slot this process keeps to (its prompt cache stays warm there);
+        # None = the server picks. Dropped, with one log line, if the server refuses it.
+        self.slot = slot if kind == "llama-server" else None
 
     def close(self) -> None:
         """Nothing to free: the model lives on the other machine and every request opens and
@@ -253,10 +257,25 @@ class RemoteEngine:
         return redaction.text, tuple(redaction.placeholders)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
+        try:
+            return self._generate(request, cancel)
+        except RemoteError as exc:
+            if exc.unreachable or self.slot is None:
+                raise
+            # e.g. a server restarted with fewer slots: the pin goes, the request is retried
+            log.warning(
+                "%s refused slot %d (%s); requests are no longer pinned", self.name, self.slot, exc
+            )
+            self.slot = None
+            return self._generate(request, cancel)
+
+    def _generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         self._check_up()
         started = time.perf_counter()
         prompt, placeholders = self.prompt_text(request.prompt)
         body = self.protocol.body(prompt, request, self.model, self._stops)
+        if self.slot is not None:
+            body["id_slot"] = self.slot
         stop_early = CancelToken()  # the filters or the time cap end the answer: close it
         remove = cancel.on_cancel(lambda: stop_early.cancel(cancel.reason))
         text, finish, evaluated, first_at = "", "length", None, None

@@ -1,0 +1,168 @@
+"""``engine: llama-server`` with only ``remoteUrl`` set: the server says what it serves
+(``/props``: model, slots, per-slot context; ``/tokenize``: its vocabulary, hence the FIM
+dialect), each process keeps to one slot, and a server that says nothing still works when the
+settings say enough. Against a small stub of llama-server's endpoints (the real server: README's
+team section)."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lsp_server.completion import PROMPT_MARGIN, fit_budget
+from lsp_server.engine.base import CancelToken, GenerationRequest
+from lsp_server.engine.remote import discover
+from lsp_server.engine.remote.connect import connect
+from lsp_server.settings import Settings
+
+QWEN_SPECIALS = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>"}
+GEMMA_SPECIALS = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"}
+PROPS = {
+    "model_path": "/models/some-model.gguf",
+    "total_slots": 4,
+    "default_generation_settings": {"n_ctx": 2048},
+}
+
+
+class LlamaServerStub:
+    """GET /props, POST /tokenize (one token per special it knows, else one per character),
+    POST /completion (one SSE answer; ``refuse_slot``: HTTP 400 for any id_slot)."""
+
+    def __init__(self, *, props=PROPS, specials=QWEN_SPECIALS, refuse_slot=False):
+        self.bodies: list[dict] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_a: object) -> None:
+                pass
+
+            def _send(self, status: int, payload: object, kind: str = "application/json"):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/props" and props is not None:
+                    self._send(200, props)
+                else:
+                    self._send(404, {"error": "not found"})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                stub.bodies.append({"path": self.path, **body})
+                if self.path == "/tokenize":
+                    text = body["content"]
+                    pieces = [text] if text in specials else list(text)
+                    self._send(
+                        200, {"tokens": [{"id": i, "piece": p} for i, p in enumerate(pieces)]}
+                    )
+                elif refuse_slot and "id_slot" in body:
+                    self._send(400, {"error": "invalid slot id"})
+                else:
+                    event = {"content": "a + b", "stop": True, "timings": {"prompt_n": 5}}
+                    self._send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def make_stub():
+    stubs: list[LlamaServerStub] = []
+
+    def make(**kw) -> LlamaServerStub:
+        stubs.append(LlamaServerStub(**kw))
+        return stubs[-1]
+
+    yield make
+    for stub in stubs:
+        stub.close()
+
+
+def settings(url: str, **kw) -> Settings:
+    return Settings(engine="llama-server", remote_url=url, remote_redact=False, **kw)
+
+
+def ask(engine) -> str:
+    d = engine.dialect
+    prompt = [
+        d.prefix_id,
+        *engine.tokenize("def add(a, b):\n    return "),
+        d.suffix_id,
+        d.middle_id,
+    ]
+    return engine.generate(GenerationRequest(prompt, max_tokens=8), CancelToken()).text
+
+
+def test_only_the_url_set_the_server_says_its_dialect_slots_and_context(make_stub):
+    stub = make_stub()
+    engine, described = connect(settings(stub.url))
+    assert engine.dialect.name == "qwen" and described["dialectFrom"] == "vocabulary"
+    assert engine.n_ctx == 2048 and described["nCtxPerSlot"] == 2048  # a slot's share
+    assert described["slots"] == 4 and described["model"] == "/models/some-model.gguf"
+    assert engine.slot in range(4) and described["slot"] == engine.slot
+    assert ask(engine) == "a + b"
+    sent = [b for b in stub.bodies if b["path"] == "/completion"][-1]
+    assert sent["id_slot"] == engine.slot and sent["cache_prompt"] is True
+
+
+def test_families_sharing_fim_spellings_are_told_apart_by_their_own_marker(make_stub):
+    engine, _ = connect(settings(make_stub(specials=GEMMA_SPECIALS).url))
+    assert engine.dialect.name == "codegemma"
+
+
+def test_the_setting_wins_over_what_the_server_says(make_stub):
+    engine, described = connect(settings(make_stub().url, remote_fim_dialect="starcoder"))
+    assert engine.dialect.name == "starcoder" and described["dialectFrom"] == "setting"
+
+
+def test_a_server_without_props_or_fim_tokens_falls_back_to_the_name(make_stub, caplog):
+    stub = make_stub(props=None, specials=set())
+    with pytest.raises(ValueError, match="set remoteFimDialect"):
+        connect(settings(stub.url))
+    engine, described = connect(settings(stub.url, remote_model="qwen2.5-coder-7b"))
+    assert engine.dialect.name == "qwen" and described["dialectFrom"] == "name"
+    assert engine.slot is None and engine.n_ctx == Settings().context_size  # nothing said
+    assert any("no /props" in r.getMessage() for r in caplog.records)
+
+
+def test_a_refused_slot_is_dropped_with_one_line_and_the_request_still_answered(make_stub, caplog):
+    stub = make_stub(refuse_slot=True)
+    engine, _ = connect(settings(stub.url))
+    assert engine.slot is not None
+    assert ask(engine) == "a + b"  # retried without the pin
+    assert engine.slot is None and ask(engine) == "a + b"
+    assert len([r for r in caplog.records if "no longer pinned" in r.getMessage()]) == 1
+
+
+def test_slots_are_spread_and_one_slot_is_not_pinned():
+    assert discover.pick_slot(1) is None and discover.pick_slot(0) is None
+    picked = {discover.pick_slot(4, random.Random(seed)) for seed in range(40)}
+    assert picked == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "room", "expected"),
+    [
+        (1500, 500, 4096 - 128, (1500, 500)),  # fits: as set
+        (1500, 500, 2048 - 128, (1428, 476)),  # a 2,048-token slot: scaled down together
+        (1500, 500, 0, (1500, 500)),  # unknown room: as set
+    ],
+)
+def test_the_windows_fit_the_engines_context(prefix, suffix, room, expected):
+    got = fit_budget(prefix, suffix, room)
+    assert got == expected
+    if got != (prefix, suffix):
+        assert sum(got) <= room - PROMPT_MARGIN
