@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chars", type=int, default=30, help="characters typed per user")
     parser.add_argument("--prefix-tokens", type=int, default=384)
     parser.add_argument("--suffix-tokens", type=int, default=128)
+    parser.add_argument(
+        "--slot", type=int, default=-1, help="remoteSlot of every user (-2: the server chooses)"
+    )
     args = parser.parse_args(argv)
     budget = {
         "prefixTokens": args.prefix_tokens,
@@ -181,9 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         log = RESULTS / f"team-llama-server-np{slots}.log"
         with llama_server(str(cached_path(QWEN_05B)), 2, log, slots=slots) as (url, _p, _c):
             options = {"engine": "llama-server", "remoteUrl": url, **budget}  # nothing else
+            if args.slot != -1:
+                options["remoteSlot"] = args.slot
             for n in users:
                 out, wall = run(sites[:n], options)
-                print(summary(f"llama-server --parallel {slots}", out, wall), flush=True)
+                label = f"llama-server -np {slots}" + (" (server's slot)" if args.slot == -2 else "")
+                print(summary(label, out, wall), flush=True)
     return 0
 
 

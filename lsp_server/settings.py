@@ -279,6 +279,16 @@ class Settings:
     remote_max_concurrent: int = setting(
         4, doc="parallel requests to the engine", bounds=(1, 64), reload=True
     )
+    # llama-server keeps each slot's prompt in its KV cache: an editor that keeps to one slot
+    # finds its own prompt there. -1 picks one at random at connect (spreading users over the
+    # slots /props reports); -2 leaves the choice to the server (prompt similarity).
+    remote_slot: int = setting(
+        -1,
+        doc="llama-server slot to keep to: -1 = one picked at random at connect, -2 = the "
+        "server chooses, N = slot N",
+        bounds=(-2, 1024),
+        reload=True,
+    )
     # Replace secrets and personal data by typed placeholders before a prompt leaves the machine.
     remote_redact: bool = setting(
         True, doc="redact secrets and PII before a prompt leaves the machine", reload=True

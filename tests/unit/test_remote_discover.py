@@ -166,3 +166,14 @@ def test_the_windows_fit_the_engines_context(prefix, suffix, room, expected):
     assert got == expected
     if got != (prefix, suffix):
         assert sum(got) <= room - PROMPT_MARGIN
+
+
+def test_the_slot_setting_pins_a_slot_leaves_it_to_the_server_or_refuses_one_out_of_range(
+    make_stub, caplog
+):
+    url = make_stub().url
+    assert connect(settings(url, remote_slot=2))[0].slot == 2
+    assert connect(settings(url, remote_slot=-2))[0].slot is None  # the server chooses
+    engine, _ = connect(settings(url, remote_slot=9))  # the server has 4
+    assert engine.slot is None and ask(engine) == "a + b"
+    assert any("remoteSlot 9: the server has 4 slots" in r.getMessage() for r in caplog.records)

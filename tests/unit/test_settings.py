@@ -133,6 +133,7 @@ def test_reload_keys_are_the_ones_the_loader_needs():
         "remote_model",
         "remote_api_key_env",
         "remote_fim_dialect",
+        "remote_slot",
         "remote_vocab",
         "remote_timeout_ms",
         "remote_max_concurrent",

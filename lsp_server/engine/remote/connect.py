@@ -58,7 +58,7 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
     n_ctx = settings.context_size
     if found is not None and found.n_ctx:
         n_ctx = min(n_ctx, found.n_ctx)  # the prompt must fit one slot's context
-    slot = discover.pick_slot(found.total_slots) if found is not None else None
+    slot = _slot(settings.remote_slot, found)
     engine = RemoteEngine(
         settings.engine,
         http,
@@ -82,6 +82,20 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
     if found is not None:
         description.update(slots=found.total_slots, slot=slot, nCtxPerSlot=found.n_ctx)
     return engine, description
+
+
+def _slot(setting: int, found: discover.Discovered | None) -> int | None:
+    """The slot to keep to: the one set (if the server has it), one at random, or none."""
+    if found is None or setting == -2:
+        return None
+    if setting >= 0:
+        if found.total_slots and setting >= found.total_slots:
+            log.warning(
+                "remoteSlot %d: the server has %d slots; not pinned", setting, found.total_slots
+            )
+            return None
+        return setting
+    return discover.pick_slot(found.total_slots)
 
 
 def _dialect(settings: Settings, found: discover.Discovered | None) -> tuple[str, str]:

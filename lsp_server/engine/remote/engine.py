@@ -73,6 +73,7 @@ def _llama_server_body(prompt: str, r: GenerationRequest, _model: str, stops: li
         "stream": True,
         "stop": stops,
         "cache_prompt": True,  # llama-server keeps the KV of the common prefix across requests
+        "timings_per_token": True,  # prompt_n in the first event: an answer stopped early has it
     }
 
 
