@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
                 options["remoteSlot"] = args.slot
             for n in users:
                 out, wall = run(sites[:n], options)
-                label = f"llama-server -np {slots}" + (" (server's slot)" if args.slot == -2 else "")
+                label = f"llama-server -np {slots}"
+                label += " (server's slot)" if args.slot == -2 else ""
                 print(summary(label, out, wall), flush=True)
     return 0
 

@@ -108,7 +108,8 @@ def ask(engine) -> str:
 
 def test_only_the_url_set_the_server_says_its_dialect_slots_and_context(make_stub):
     stub = make_stub()
-    engine, described = connect(settings(stub.url))
+    assert connect(settings(stub.url))[0].slot is None  # by default the server chooses
+    engine, described = connect(settings(stub.url, remote_slot=-1))  # one at random
     assert engine.dialect.name == "qwen" and described["dialectFrom"] == "vocabulary"
     assert engine.n_ctx == 2048 and described["nCtxPerSlot"] == 2048  # a slot's share
     assert described["slots"] == 4 and described["model"] == "/models/some-model.gguf"
@@ -140,7 +141,7 @@ def test_a_server_without_props_or_fim_tokens_falls_back_to_the_name(make_stub, 
 
 def test_a_refused_slot_is_dropped_with_one_line_and_the_request_still_answered(make_stub, caplog):
     stub = make_stub(refuse_slot=True)
-    engine, _ = connect(settings(stub.url))
+    engine, _ = connect(settings(stub.url, remote_slot=1))
     assert engine.slot is not None
     assert ask(engine) == "a + b"  # retried without the pin
     assert engine.slot is None and ask(engine) == "a + b"
@@ -174,6 +175,7 @@ def test_the_slot_setting_pins_a_slot_leaves_it_to_the_server_or_refuses_one_out
     url = make_stub().url
     assert connect(settings(url, remote_slot=2))[0].slot == 2
     assert connect(settings(url, remote_slot=-2))[0].slot is None  # the server chooses
+    assert connect(settings(url, remote_slot=-1))[0].slot in range(4)
     engine, _ = connect(settings(url, remote_slot=9))  # the server has 4
     assert engine.slot is None and ask(engine) == "a + b"
     assert any("remoteSlot 9: the server has 4 slots" in r.getMessage() for r in caplog.records)

@@ -187,8 +187,8 @@ class RemoteEngine:
         self._down_until = 0.0
         self._down_reason = ""
         self.on_health: Health | None = None  # set by the server: outages, told once
-        # llama-server: the slot this process keeps to (its prompt cache stays warm there);
-        # None = the server picks. Dropped, with one log line, if the server refuses it.
+        # llama-server: the slot this process keeps to (``remoteSlot``); None = the server
+        # picks (by prompt similarity). Dropped, with one log line, if the server refuses it.
         self.slot = slot if kind == "llama-server" else None
 
     def close(self) -> None:
