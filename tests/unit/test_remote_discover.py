@@ -179,3 +179,23 @@ def test_the_slot_setting_pins_a_slot_leaves_it_to_the_server_or_refuses_one_out
     engine, _ = connect(settings(url, remote_slot=9))  # the server has 4
     assert engine.slot is None and ask(engine) == "a + b"
     assert any("remoteSlot 9: the server has 4 slots" in r.getMessage() for r in caplog.records)
+
+
+def test_an_engine_that_accepts_and_never_answers_does_not_hold_up_the_start(monkeypatch):
+    """/props and /tokenize are asked with a short timeout; then the name decides."""
+    import socket
+    import time
+
+    from lsp_server.engine.remote import connect as connect_module
+    from lsp_server.engine.remote import http as http_module
+
+    monkeypatch.setattr(connect_module, "DISCOVERY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(http_module, "RETRY_DELAYS_S", ())
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        engine, described = connect(settings(url, remote_model="qwen2.5-coder-7b"))
+        assert time.monotonic() - started < 3
+    assert described["dialectFrom"] == "name" and engine.slot is None

@@ -13,6 +13,8 @@ from lsp_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
+DISCOVERY_TIMEOUT_S = 3.0
+
 
 def _server_splitter(http: Http):
     """Pieces from llama-server's own /tokenize (with_pieces), cached per text."""
@@ -51,7 +53,16 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
         splitter, tokens = _server_splitter(http), "server"
     else:
         splitter, tokens = estimate_pieces, "estimate"
-    found = discover.llama_server(http) if settings.engine == "llama-server" else None
+    found = None
+    if settings.engine == "llama-server":
+        # a few seconds at most per question: an engine that accepts and never answers must
+        # not hold up the start (the requests then meet the dead-engine backoff)
+        asking = Http(
+            settings.remote_url,
+            api_key=http.api_key,
+            timeout_s=min(DISCOVERY_TIMEOUT_S, settings.remote_timeout_ms / 1000),
+        )
+        found = discover.llama_server(asking)
     if found is not None and found.notes:
         log.warning("llama-server at %s: %s", settings.remote_url, "; ".join(found.notes))
     dialect, dialect_from = _dialect(settings, found)
