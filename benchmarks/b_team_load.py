@@ -150,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix-tokens", type=int, default=384)
     parser.add_argument("--suffix-tokens", type=int, default=128)
     parser.add_argument(
-        "--slot", type=int, default=-1, help="remoteSlot of every user (-2: the server chooses)"
+        "--slot",
+        type=int,
+        default=-2,
+        help="remoteSlot of every user (-2: the server chooses, -1: one at random)",
     )
     args = parser.parse_args(argv)
     budget = {
@@ -183,13 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     for slots in [int(n) for n in args.parallel.split(",") if n]:
         log = RESULTS / f"team-llama-server-np{slots}.log"
         with llama_server(str(cached_path(QWEN_05B)), 2, log, slots=slots) as (url, _p, _c):
-            options = {"engine": "llama-server", "remoteUrl": url, **budget}  # nothing else
-            if args.slot != -1:
-                options["remoteSlot"] = args.slot
+            options = {
+                "engine": "llama-server",
+                "remoteUrl": url,
+                "remoteSlot": args.slot,
+                **budget,
+            }
             for n in users:
                 out, wall = run(sites[:n], options)
                 label = f"llama-server -np {slots}"
-                label += " (server's slot)" if args.slot == -2 else ""
+                label += {-2: " (server's slot)", -1: " (random pin)"}.get(
+                    args.slot, f" slot {args.slot}"
+                )
                 print(summary(label, out, wall), flush=True)
     return 0
 

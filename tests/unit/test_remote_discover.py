@@ -30,9 +30,9 @@ PROPS = {
 
 class LlamaServerStub:
     """GET /props, POST /tokenize (one token per special it knows, else one per character),
-    POST /completion (one SSE answer; ``refuse_slot``: HTTP 400 for any id_slot)."""
+    POST /completion (one SSE answer)."""
 
-    def __init__(self, *, props=PROPS, specials=QWEN_SPECIALS, refuse_slot=False):
+    def __init__(self, *, props=PROPS, specials=QWEN_SPECIALS):
         self.bodies: list[dict] = []
         stub = self
 
@@ -63,8 +63,6 @@ class LlamaServerStub:
                     self._send(
                         200, {"tokens": [{"id": i, "piece": p} for i, p in enumerate(pieces)]}
                     )
-                elif refuse_slot and "id_slot" in body:
-                    self._send(400, {"error": "invalid slot id"})
                 else:
                     event = {"content": "a + b", "stop": True, "timings": {"prompt_n": 5}}
                     self._send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
@@ -139,13 +137,22 @@ def test_a_server_without_props_or_fim_tokens_falls_back_to_the_name(make_stub, 
     assert any("no /props" in r.getMessage() for r in caplog.records)
 
 
-def test_a_refused_slot_is_dropped_with_one_line_and_the_request_still_answered(make_stub, caplog):
-    stub = make_stub(refuse_slot=True)
-    engine, _ = connect(settings(stub.url, remote_slot=1))
-    assert engine.slot is not None
-    assert ask(engine) == "a + b"  # retried without the pin
-    assert engine.slot is None and ask(engine) == "a + b"
+def test_a_pinned_slot_goes_with_an_outage_told_once(make_stub, caplog):
+    """llama-server never refuses a slot id (an old build defers a request for a slot it lacks
+    until the request times out): the pin is dropped when the engine goes down."""
+    from lsp_server.engine.remote.http import RemoteError
+
+    engine, _ = connect(settings(make_stub().url, remote_slot=1))
+    assert engine.slot == 1 and ask(engine) == "a + b"
+    engine._went_down(RemoteError("the engine broke off: timed out", unreachable=True))
+    engine._went_down(RemoteError("the engine broke off: timed out", unreachable=True))
+    assert engine.slot is None
     assert len([r for r in caplog.records if "no longer pinned" in r.getMessage()]) == 1
+
+
+def test_the_model_the_server_reports_names_the_engine(make_stub):
+    engine, _ = connect(settings(make_stub().url))
+    assert engine.name == "llama-server:/models/some-model.gguf"  # repoContext: auto reads it
 
 
 def test_slots_are_spread_and_one_slot_is_not_pinned():

@@ -73,7 +73,7 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
     engine = RemoteEngine(
         settings.engine,
         http,
-        model=settings.remote_model,
+        model=settings.remote_model or (found.model if found is not None else ""),
         dialect=dialect,
         vocab_splitter=splitter,
         n_ctx=n_ctx,

@@ -188,7 +188,7 @@ class RemoteEngine:
         self._down_reason = ""
         self.on_health: Health | None = None  # set by the server: outages, told once
         # llama-server: the slot this process keeps to (``remoteSlot``); None = the server
-        # picks (by prompt similarity). Dropped, with one log line, if the server refuses it.
+        # picks (by prompt similarity). Dropped, with one log line, when the engine goes down.
         self.slot = slot if kind == "llama-server" else None
 
     def close(self) -> None:
@@ -231,11 +231,17 @@ class RemoteEngine:
 
     def _went_down(self, exc: RemoteError) -> None:
         with self._lock:
+            # llama-server never refuses a slot id: an old build puts a request for a slot it
+            # does not have (restarted with fewer) off forever, which ends here as a timeout.
+            # The pin goes with the outage, told once.
+            pinned, self.slot = self.slot, None
             first = self._failures == 0
             delay = BACKOFF_S[min(self._failures, len(BACKOFF_S) - 1)]
             self._failures += 1
             self._down_until = time.monotonic() + delay
             self._down_reason = str(exc)
+        if pinned is not None:
+            log.warning("%s: requests are no longer pinned to slot %d", self.name, pinned)
         if first and self.on_health is not None:
             self.on_health("down", str(exc))
 
@@ -258,25 +264,13 @@ class RemoteEngine:
         return redaction.text, tuple(redaction.placeholders)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
-        try:
-            return self._generate(request, cancel)
-        except RemoteError as exc:
-            if exc.unreachable or self.slot is None:
-                raise
-            # e.g. a server restarted with fewer slots: the pin goes, the request is retried
-            log.warning(
-                "%s refused slot %d (%s); requests are no longer pinned", self.name, self.slot, exc
-            )
-            self.slot = None
-            return self._generate(request, cancel)
-
-    def _generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         self._check_up()
         started = time.perf_counter()
         prompt, placeholders = self.prompt_text(request.prompt)
         body = self.protocol.body(prompt, request, self.model, self._stops)
-        if self.slot is not None:
-            body["id_slot"] = self.slot
+        slot = self.slot
+        if slot is not None:
+            body["id_slot"] = slot
         stop_early = CancelToken()  # the filters or the time cap end the answer: close it
         remove = cancel.on_cancel(lambda: stop_early.cancel(cancel.reason))
         text, finish, evaluated, first_at = "", "length", None, None
