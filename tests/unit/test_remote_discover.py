@@ -32,7 +32,7 @@ class LlamaServerStub:
     """GET /props, POST /tokenize (one token per special it knows, else one per character),
     POST /completion (one SSE answer)."""
 
-    def __init__(self, *, props=PROPS, specials=QWEN_SPECIALS):
+    def __init__(self, *, props=PROPS, specials=QWEN_SPECIALS, lumps=False):
         self.bodies: list[dict] = []
         stub = self
 
@@ -59,7 +59,7 @@ class LlamaServerStub:
                 stub.bodies.append({"path": self.path, **body})
                 if self.path == "/tokenize":
                     text = body["content"]
-                    pieces = [text] if text in specials else list(text)
+                    pieces = [text] if text in specials or lumps else list(text)
                     self._send(
                         200, {"tokens": [{"id": i, "piece": p} for i, p in enumerate(pieces)]}
                     )
@@ -123,8 +123,18 @@ def test_families_sharing_fim_spellings_are_told_apart_by_their_own_marker(make_
 
 
 def test_the_setting_wins_over_what_the_server_says(make_stub):
-    engine, described = connect(settings(make_stub().url, remote_fim_dialect="starcoder"))
+    stub = make_stub()
+    engine, described = connect(settings(stub.url, remote_fim_dialect="starcoder"))
     assert engine.dialect.name == "starcoder" and described["dialectFrom"] == "setting"
+    asked = [b["content"] for b in stub.bodies if b["path"] == "/tokenize"]
+    assert not any("fim" in text for text in asked)  # the vocabulary was not asked
+
+
+def test_a_tokenizer_that_answers_anything_as_one_token_is_not_believed(make_stub, caplog):
+    stub = make_stub(lumps=True)  # e.g. a proxy that ignores the request
+    engine, described = connect(settings(stub.url, remote_model="starcoder2-3b"))
+    assert engine.dialect.name == "starcoder" and described["dialectFrom"] == "name"
+    assert any("any text as one token" in r.getMessage() for r in caplog.records)
 
 
 def test_a_server_without_props_or_fim_tokens_falls_back_to_the_name(make_stub, caplog):

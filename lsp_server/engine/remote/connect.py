@@ -62,7 +62,8 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
             api_key=http.api_key,
             timeout_s=min(DISCOVERY_TIMEOUT_S, settings.remote_timeout_ms / 1000),
         )
-        found = discover.llama_server(asking)
+        dialect_set = bool(settings.remote_fim_dialect) and settings.remote_fim_dialect != "auto"
+        found = discover.llama_server(asking, vocabulary=not dialect_set)
     if found is not None and found.notes:
         log.warning("llama-server at %s: %s", settings.remote_url, "; ".join(found.notes))
     dialect, dialect_from = _dialect(settings, found)

@@ -17,6 +17,8 @@ from lsp_server.prompt.fim import SUPPORTED_DIALECTS, spellings
 
 log = logging.getLogger(__name__)
 
+NOT_A_TOKEN = "<|fim_prefixx|>"  # spelled like a marker, in no vocabulary
+
 
 @dataclass
 class Discovered:
@@ -29,9 +31,9 @@ class Discovered:
     notes: list[str] = field(default_factory=list)  # what could not be asked, for the log
 
 
-def llama_server(http: Http) -> Discovered:
-    """``/props`` and the vocabulary of a llama-server; never raises (a server without them is
-    still used, configured by hand)."""
+def llama_server(http: Http, *, vocabulary: bool = True) -> Discovered:
+    """``/props`` and (``vocabulary``: the dialect is not set) the vocabulary of a
+    llama-server; never raises (a server without them is still used, configured by hand)."""
     found = Discovered()
     try:
         props = http.request_json("GET", "/props")
@@ -44,14 +46,23 @@ def llama_server(http: Http) -> Discovered:
         if isinstance(settings, dict):
             found.n_ctx = _positive(settings.get("n_ctx"))
         found.total_slots = _positive(props.get("total_slots"))
-    found.dialect = vocabulary_dialect(http, found.notes)
+    if vocabulary:
+        found.dialect = vocabulary_dialect(http, found.notes)
     return found
 
 
 def vocabulary_dialect(http: Http, notes: list[str]) -> str:
     """The dialect whose prefix, suffix and middle markers (and the family's own marker token,
     where families share FIM spellings: CodeGemma and Qwen) are each ONE token of the engine's
-    vocabulary, asked through ``/tokenize``; "" when none is or it cannot be asked."""
+    vocabulary, asked through ``/tokenize``; "" when none is or it cannot be asked (or when
+    the answers cannot be told apart: a made-up marker must not be one token either)."""
+    try:
+        if _one_token(http, NOT_A_TOKEN):
+            notes.append("/tokenize answers any text as one token")
+            return ""
+    except RemoteError as exc:
+        notes.append(f"no /tokenize ({exc})")
+        return ""
     for name in SUPPORTED_DIALECTS:
         names = spellings(name)
         if names is None:
