@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -18,6 +17,7 @@ from lsp_server.engine.base import CancelToken, GenerationRequest
 from lsp_server.engine.remote import discover
 from lsp_server.engine.remote.connect import connect
 from lsp_server.settings import Settings
+from tests.helpers.http_stub import HttpStub
 
 QWEN_SPECIALS = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>"}
 GEMMA_SPECIALS = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"}
@@ -28,7 +28,7 @@ PROPS = {
 }
 
 
-class LlamaServerStub:
+class LlamaServerStub(HttpStub):
     """GET /props, POST /tokenize (one token per special it knows, else one per character),
     POST /completion (one SSE answer)."""
 
@@ -67,13 +67,7 @@ class LlamaServerStub:
                     event = {"content": "a + b", "stop": True, "timings": {"prompt_n": 5}}
                     self._send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -17,9 +17,10 @@ from lsp_server.engine.base import CancelToken, EngineError, GenerationRequest
 from lsp_server.engine.remote.engine import RemoteEngine, dialect_name
 from lsp_server.engine.remote.http import Http, RemoteError
 from lsp_server.engine.remote.vocab import TextVocab, estimate_pieces
+from tests.helpers.http_stub import HttpStub
 
 
-class Stub:
+class Stub(HttpStub):
     """Answers every POST with the given status and streamed lines (one per 20 ms)."""
 
     def __init__(self, lines: list[str], status: int = 200, kind: str = "text/event-stream"):
@@ -49,13 +50,7 @@ class Stub:
                 except OSError:
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 def engine(kind: str, url: str, **kw) -> RemoteEngine:
