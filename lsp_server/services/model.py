@@ -11,7 +11,7 @@ from collections.abc import Callable
 from lsprotocol import types
 
 from lsp_server import loader
-from lsp_server.engine.base import Cancelled, Engine
+from lsp_server.engine.base import Cancelled, Engine, EngineError
 from lsp_server.engine.worker import ModelWorker
 from lsp_server.loader import LoadedModel, load_engine
 from lsp_server.model.choice import Choice, Verdict, failed, judged, retry_delay, untrusted
@@ -29,6 +29,9 @@ STATUS_CHANGED = "infill/statusChanged"
 # quiet period.
 QUIET_S = 5.0
 PROBE_KEY = "infill:auto-model"  # the measurement's worker key (an idle job: never a document)
+# A remote engine not reachable when the server loads (down, or still loading its model): the
+# load is tried again after these delays, the last one repeated.
+REMOTE_RETRY_S = (2.0, 5.0, 10.0, 30.0)
 
 
 class ModelService:
@@ -48,6 +51,8 @@ class ModelService:
         self._candidate: LoadedModel | None = None
         self._untrusted = 0
         self._loads = 0  # loads started: only the latest one's model may serve
+        self._remote_tries = 0  # remote engines not reachable at load, in a row
+        self._retry: asyncio.TimerHandle | None = None
         # Called when the loaded model is let go, so no one keeps it alive (set by Services:
         # the completion service drops its pipeline for the old engine).
         self.on_unload: Callable[[], None] = lambda: None
@@ -115,6 +120,18 @@ class ModelService:
                 # the settings as they are when the job runs, not when it was queued
                 self.worker.submit(lambda: load_engine(self.config.settings, report))
             )
+        except EngineError as exc:  # a remote engine not there (yet): tried again
+            if not exc.unreachable:
+                self.set_state("error", str(exc))
+                self.client.tell(f"infill-lsp: {exc}")
+                progress.end(self.state)
+                return
+            delay = REMOTE_RETRY_S[min(self._remote_tries, len(REMOTE_RETRY_S) - 1)]
+            self._remote_tries += 1
+            self.set_state("error", f"{exc} (trying again in {delay:.0f} s)")
+            if self._remote_tries == 1:
+                self.client.tell(f"infill-lsp: {self.message}")
+            self._retry = asyncio.get_running_loop().call_later(delay, self._retry_load, this_load)
         except (ModelError, ValueError, OSError) as exc:  # what a user can act on
             self.set_state("error", str(exc))
             self.client.tell(f"infill-lsp: {exc}")
@@ -129,7 +146,13 @@ class ModelService:
                 loaded.engine.close()
         progress.end(self.state)
 
+    def _retry_load(self, load: int) -> None:
+        """A remote engine was not there: load again, unless another load came meanwhile."""
+        if load == self._loads:
+            self.start_load()
+
     def _ready(self, loaded: LoadedModel) -> None:
+        self._remote_tries = 0
         loop = asyncio.get_running_loop()
         loaded.engine.on_health = lambda state, message: loop.call_soon_threadsafe(
             self._health, state, message
@@ -266,5 +289,7 @@ class ModelService:
             self._drop_candidate()
 
     def shutdown(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
         self._stop_measuring()
         self.worker.cancel_all()

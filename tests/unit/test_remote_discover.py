@@ -210,3 +210,57 @@ def test_an_engine_that_accepts_and_never_answers_does_not_hold_up_the_start(mon
         engine, described = connect(settings(url, remote_model="qwen2.5-coder-7b"))
         assert time.monotonic() - started < 3
     assert described["dialectFrom"] == "name" and engine.slot is None
+
+
+def test_a_server_not_there_at_start_is_an_unreachable_engine_unless_the_name_tells(monkeypatch):
+    import socket
+
+    from lsp_server.engine.remote import http as http_module
+    from lsp_server.engine.remote.http import RemoteError
+
+    monkeypatch.setattr(http_module, "RETRY_DELAYS_S", ())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens
+    with pytest.raises(RemoteError, match="cannot ask the engine what it serves") as caught:
+        connect(settings(url))
+    assert caught.value.unreachable
+    _, described = connect(settings(url, remote_model="qwen2.5-coder-7b"))
+    assert described["dialectFrom"] == "name"  # the requests then meet the backoff
+
+
+async def test_the_model_service_tries_a_remote_engine_again_until_it_is_there(monkeypatch):
+    """A team box still loading its model (or down) when the editor starts: state "error",
+    told once, loaded again with backoff, then ready."""
+    import asyncio
+
+    from lsp_server.engine.remote.http import RemoteError
+    from lsp_server.loader import LoadedModel
+    from lsp_server.services import model as model_service
+    from tests.helpers.fake_engine import FakeEngine
+    from tests.unit.test_handlers import Harness
+
+    engine = FakeEngine(answer=lambda _p: "a + b")
+    answers = [RemoteError("the engine answered HTTP 503: loading", unreachable=True)] * 2
+    tries = []
+
+    def load_engine(_settings, _progress=None):
+        tries.append(1)
+        if answers:
+            raise answers.pop()
+        return LoadedModel(None, engine, {"engine": "llama-server"})
+
+    monkeypatch.setattr(model_service, "load_engine", load_engine)
+    monkeypatch.setattr(model_service, "REMOTE_RETRY_S", (0.01,))
+    h = Harness(engine, prefetch=False)
+    model = h.services.model
+    model.loaded, model.state = None, "starting"
+    await model.load()
+    assert model.state == "error" and "trying again in" in model.message
+    for _ in range(200):
+        if model.state == "ready":
+            break
+        await asyncio.sleep(0.01)
+    assert model.state == "ready" and len(tries) == 3
+    assert len([m for m in h.client.told if "503" in m]) == 1  # told once, not per try
+    model.shutdown()

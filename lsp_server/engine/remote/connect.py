@@ -66,6 +66,12 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
         found = discover.llama_server(asking, vocabulary=not dialect_set)
     if found is not None and found.notes:
         log.warning("llama-server at %s: %s", settings.remote_url, "; ".join(found.notes))
+    if found is not None and found.unreachable and not _named(settings):
+        # nothing else can tell the dialect: say the engine is not there (yet); the model
+        # service tries again with backoff
+        raise RemoteError(
+            f"cannot ask the engine what it serves: {found.unreachable}", unreachable=True
+        )
     dialect, dialect_from = _dialect(settings, found)
     n_ctx = settings.context_size
     if found is not None and found.n_ctx:
@@ -108,6 +114,17 @@ def _slot(setting: int, found: discover.Discovered | None) -> int | None:
             return None
         return setting
     return discover.pick_slot(found.total_slots)
+
+
+def _named(settings: Settings) -> bool:
+    """Whether the settings alone tell the dialect (set, or a model name that says it)."""
+    if settings.remote_fim_dialect and settings.remote_fim_dialect != "auto":
+        return True
+    try:
+        dialect_name("auto", settings.remote_model, settings.remote_url)
+    except ValueError:
+        return False
+    return True
 
 
 def _dialect(settings: Settings, found: discover.Discovered | None) -> tuple[str, str]:

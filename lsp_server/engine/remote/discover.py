@@ -29,6 +29,8 @@ class Discovered:
     total_slots: int = 0
     dialect: str = ""  # from the vocabulary
     notes: list[str] = field(default_factory=list)  # what could not be asked, for the log
+    # the server could not be reached at all, or said it is not ready (503 while loading)
+    unreachable: str = ""
 
 
 def llama_server(http: Http, *, vocabulary: bool = True) -> Discovered:
@@ -39,6 +41,9 @@ def llama_server(http: Http, *, vocabulary: bool = True) -> Discovered:
         props = http.request_json("GET", "/props")
     except RemoteError as exc:
         found.notes.append(f"no /props ({exc})")
+        if exc.unreachable:
+            found.unreachable = str(exc)
+            return found  # nothing more to ask of it now
         props = {}
     if isinstance(props, dict):
         found.model = str(props.get("model_alias") or props.get("model_path") or "")
