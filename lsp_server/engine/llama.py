@@ -363,14 +363,14 @@ class LlamaEngine:
                 self._llm.eval([token])
                 continue
             base = self._llm.n_tokens
-            predicted, margins = self._verify([token, *drafts])
+            predicted, rows = self._verify([token, *drafts])
             n = speculative.agreed(drafts, predicted)
             self.drafted_tokens += len(drafts)
             # A row whose two best tokens are nearly tied is not decided from the batch (its
             # rounding differs from a one-token decode's and could flip the choice): the drafts
             # before it are kept and its token is picked after a one-token decode, as plain
             # decoding would.
-            tie = speculative.first_tie(margins[: n + 1])
+            tie = speculative.first_tie(speculative.leads(rows, predicted, n + 1))
             if tie is not None:
                 n = tie
             self.agreed_tokens += n
@@ -449,10 +449,10 @@ class LlamaEngine:
             self._llm.eval([token])
         return out
 
-    def _verify(self, tokens: list[int]) -> tuple[list[int], list[float]]:
+    def _verify(self, tokens: list[int]) -> tuple[list[int], np.ndarray]:
         """One decode of ``tokens`` after the cache, logits for every row; row i's greedy
-        token (what the model writes after ``tokens[: i + 1]``) and its lead over the
-        runner-up."""
+        token (what the model writes after ``tokens[: i + 1]``), and the rows (llama.cpp's
+        buffer: valid until the next decode)."""
         llm = self._llm
         if len(tokens) > llm.n_batch:  # the batch's C arrays hold n_batch tokens
             raise ValueError(f"a verify batch of {len(tokens)} tokens exceeds n_batch")
@@ -463,8 +463,7 @@ class LlamaEngine:
         llm.input_ids[n_past : n_past + len(tokens)] = tokens
         llm.n_tokens = n_past + len(tokens)
         rows = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(tokens), self._n_vocab))
-        best_two = np.partition(rows, -2, axis=1)[:, -2:]
-        return rows.argmax(axis=1).tolist(), (best_two[:, 1] - best_two[:, 0]).tolist()
+        return rows.argmax(axis=1).tolist(), rows
 
     def _trim(self, n: int) -> None:
         """Drop the cache's cells from position ``n`` on (drafts the model did not agree with)."""

@@ -70,6 +70,17 @@ def agreed(drafts: Sequence[int], predicted: Sequence[int]) -> int:
     return n
 
 
+def leads(rows: np.ndarray, best: Sequence[int], count: int) -> list[float]:
+    """How far each of the first ``count`` rows' best logit (``best[i]``) leads its runner-up:
+    only the rows in use (a partition of every row costs ~3 ms a round on a 152k vocabulary,
+    a tenth of a decode)."""
+    used = np.array(rows[:count], dtype=np.float32)
+    index = np.arange(len(used))
+    top = used[index, list(best[:count])]
+    used[index, list(best[:count])] = -np.inf
+    return (top - used.max(axis=1)).tolist()
+
+
 def first_tie(margins: Sequence[float]) -> int | None:
     """The first row whose best token leads by less than ``TIE_MARGIN``; None if none."""
     for i, margin in enumerate(margins):

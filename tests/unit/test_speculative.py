@@ -55,6 +55,14 @@ def test_draft_length_doubles_on_full_agreement_and_shrinks_to_what_was_agreed()
     assert next_k(4, 2, 2, 8) == 8  # a short draft (the lookup had no more) fully agreed
 
 
+def test_leads_are_the_best_logits_margin_over_the_runner_up_in_the_rows_used():
+    import numpy as np
+
+    rows = np.array([[0.0, 3.0, 1.0], [2.0, 2.1, -1.0], [5.0, 0.0, 0.0]], dtype=np.float32)
+    assert speculative.leads(rows, [1, 1, 0], 2) == pytest.approx([2.0, 0.1])
+    assert rows[0, 1] == 3.0  # the rows themselves are left as they were (llama.cpp's buffer)
+
+
 def test_first_tie_finds_the_first_row_without_a_clear_winner():
     lead = speculative.TIE_MARGIN
     assert first_tie([lead * 4, lead * 2, lead * 3]) is None
