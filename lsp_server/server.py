@@ -7,6 +7,7 @@ module-level server, no handler module reaching back here).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from typing import Any
@@ -16,6 +17,7 @@ from pygls.lsp.server import LanguageServer
 
 from lsp_server import __version__
 from lsp_server.handlers import register
+from lsp_server.protocol import InfillProtocol
 from lsp_server.services import Services
 from lsp_server.services.client import NoProgress, Progress
 from lsp_server.settings import Settings
@@ -26,9 +28,26 @@ log = logging.getLogger("infill-lsp")
 class InfillServer(LanguageServer):
     """pygls' server; the state lives in ``services``."""
 
+    protocol: InfillProtocol
+
     def __init__(self, settings: Settings | None = None) -> None:
-        super().__init__("infill-lsp", __version__)
+        super().__init__("infill-lsp", __version__, protocol_cls=InfillProtocol)
         self.services = Services.create(LspClient(self), lambda: self.workspace, settings)
+        self.protocol.change_documents = self._change_documents
+
+    def _change_documents(self, params: types.DidChangeTextDocumentParams) -> str:
+        refused = self.services.documents.change(params)
+        if refused:
+            self.services.client.log(refused, types.MessageType.Warning)
+        return refused
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Out-of-band errors: a body that is not JSON is answered (id null) and logged; the
+        rest go to pygls, which shows them."""
+        if isinstance(error, json.JSONDecodeError):
+            self.protocol.answer_parse_error(error)
+            return
+        super().report_server_error(error, source)
 
 
 def build_server(settings: Settings | None = None) -> InfillServer:

@@ -7,14 +7,16 @@ Only protocol translation lives here; running a fix is ``services.fixes``, the p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from lsp_server.fix.function import FunctionSpan
+from lsp_server.handlers.params import check_positions, invalid
 from lsp_server.services import Services
-from lsp_server.services.fixes import FixError, Target
+from lsp_server.services.fixes import FixError, MalformedTarget, Target
 
 FIX_COMMAND = "infill.fixFunction"
 FIX_TITLE = "Fix this function"
@@ -31,6 +33,9 @@ def register(server: LanguageServer, services: Services) -> None:
     def code_action(params: types.CodeActionParams) -> list[types.CodeAction] | None:
         """Offer the action when the range lies in a function; instant (no model)."""
         uri = params.text_document.uri
+        check_positions(
+            services, types.TEXT_DOCUMENT_CODE_ACTION, uri, params.range.start, params.range.end
+        )
         automatic = params.context.trigger_kind == types.CodeActionTriggerKind.Automatic
         if automatic and params.range.start == params.range.end and not params.context.only:
             # VS Code asks for the light bulb whenever the cursor moves: where it goes, a
@@ -47,8 +52,9 @@ def register(server: LanguageServer, services: Services) -> None:
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def resolve_code_action(action: types.CodeAction) -> types.CodeAction:
         """Compute the edit (seconds): the model runs only for the action the user picked."""
+        target = readable_target(services, types.CODE_ACTION_RESOLVE, lambda: action.data)
         try:
-            outcome, edit = await fixes.run(Target.from_data(action.data))
+            outcome, edit = await fixes.run(target)
         except FixError as exc:
             client.tell(f"infill-lsp: {exc}", types.MessageType.Warning)
             return action
@@ -66,8 +72,11 @@ def register(server: LanguageServer, services: Services) -> None:
 
         ``*args`` stays unannotated: pygls checks a first parameter's annotation against the
         server class, and ``issubclass(Any, ...)`` raises on Python 3.10."""
+        target = readable_target(
+            services, types.WORKSPACE_EXECUTE_COMMAND, lambda: command_target(args)
+        )
         try:
-            outcome, edit = await fixes.run(Target.from_data(command_target(args)))
+            outcome, edit = await fixes.run(target)
         except FixError as exc:  # the caller shows the returned message (no second toast)
             return {"applied": False, "message": str(exc)}
         if edit is None:
@@ -110,12 +119,25 @@ def offer(
     return [action]
 
 
+def readable_target(services: Services, method: str, data: Callable[[], Any]) -> Target:
+    """The fix target in a resolve's data or a command's arguments; ``InvalidParams`` when
+    there is none, it does not read, or it lies outside the document."""
+    try:
+        target = Target.from_data(data())
+    except MalformedTarget as exc:
+        raise invalid(method, str(exc)) from exc
+    check_positions(services, method, target.uri, target.start, target.end)
+    return target
+
+
 def command_target(args: tuple[Any, ...]) -> dict[str, Any]:
     """The command's arguments as a target: ``(target,)``, ``([target],)`` or ``(target,
     instruction)``."""
     raw = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
     if not raw or not isinstance(raw[0], dict):
-        raise FixError("expected one argument {uri, start: [line, character], instruction?, test?}")
+        raise MalformedTarget(
+            "expected one argument {uri, start: [line, character], instruction?, test?}"
+        )
     data = dict(raw[0])
     if len(raw) > 1 and isinstance(raw[1], str):
         data["instruction"] = raw[1]

@@ -7,6 +7,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from lsp_server.handlers.params import check_positions
 from lsp_server.services import Services
 
 # Our extensions' signal: the cursor came to rest at ``position`` (debounced by the editor).
@@ -23,8 +24,9 @@ def register(server: LanguageServer, services: Services) -> None:
     async def inline_completion(
         params: types.InlineCompletionParams,
     ) -> types.InlineCompletionList:
-        pos = params.position
-        text = await completions.complete(params.text_document.uri, pos)
+        pos, uri = params.position, params.text_document.uri
+        check_positions(services, types.TEXT_DOCUMENT_INLINE_COMPLETION, uri, pos)
+        text = await completions.complete(uri, pos)
         if not text:
             return types.InlineCompletionList(items=[])
         item = types.InlineCompletionItem(insert_text=text, range=types.Range(start=pos, end=pos))
@@ -36,10 +38,11 @@ def register(server: LanguageServer, services: Services) -> None:
     )
     async def completion(params: types.CompletionParams) -> types.CompletionList:
         """Fallback for clients without inline completion: the infill as one item."""
-        pos = params.position
+        pos, uri = params.position, params.text_document.uri
+        check_positions(services, types.TEXT_DOCUMENT_COMPLETION, uri, pos)
         if not fallback_wanted(services.config.settings.completion_fallback, server):
             return types.CompletionList(is_incomplete=False, items=[])
-        text = await completions.complete(params.text_document.uri, pos)
+        text = await completions.complete(uri, pos)
         if not text:
             return types.CompletionList(is_incomplete=True, items=[])
         label = text.strip().split("\n", 1)[0][:80] or text

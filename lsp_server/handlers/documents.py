@@ -21,6 +21,7 @@ def register(server: LanguageServer, services: Services) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     async def on_open(params: types.DidOpenTextDocumentParams) -> None:
         uri = params.text_document.uri
+        services.documents.open(uri)
         services.index.live(uri)
         # The first full parse happens now, in a thread, rather than on the first keystroke.
         settings = services.config.settings

@@ -38,16 +38,10 @@ def locate(doc: TextDocument | None, position: types.Position, settings: Setting
     refused = _unservable(source, settings)
     if refused:
         return refused
-    lines = doc.lines
-    if position.line < 0 or position.character < 0:
-        return "negative position"
-    if position.line > len(lines) or (position.line == len(lines) and position.character > 0):
-        return f"line {position.line} is past the end of the document ({len(lines)} lines)"
-    if position.line < len(lines):
-        line = lines[position.line].rstrip("\r\n")
-        if position.character > doc.position_codec.client_num_units(line):
-            return f"column {position.character} is past the end of line {position.line}"
-    offset = doc.offset_at_position(position)
+    outside = position_outside(doc, position)
+    if outside:
+        return outside
+    offset = doc.offset_at_position(clamped(doc, position))
     path, language = _identity(doc)
     if language in settings.disabled_languages or (
         doc.language_id and doc.language_id in settings.disabled_languages
@@ -58,6 +52,26 @@ def locate(doc: TextDocument | None, position: types.Position, settings: Setting
         offset -= source.count("\r\n", 0, offset)
         source = source.replace("\r\n", "\n")
     return Located(Snapshot(source, offset, language, path), crlf)
+
+
+def position_outside(doc: TextDocument, position: types.Position) -> str:
+    """Why ``position`` is not in ``doc`` (a line past its end), or "". A character past
+    its line's end is in: LSP says it "defaults back to the line length" (``clamped``)."""
+    lines = len(doc.lines)
+    if position.line < 0 or position.character < 0:
+        return "negative position"
+    if position.line > lines or (position.line == lines and position.character > 0):
+        return f"line {position.line} is past the end of the document ({lines} lines)"
+    return ""
+
+
+def clamped(doc: TextDocument, position: types.Position) -> types.Position:
+    """``position`` with its character no further than its line's end (client units)."""
+    if position.line >= len(doc.lines):
+        return position
+    line = doc.lines[position.line].rstrip("\r\n")
+    end = doc.position_codec.client_num_units(line)
+    return position if position.character <= end else types.Position(position.line, end)
 
 
 def warm_tree(doc: TextDocument | None, settings: Settings, trees: DocumentTrees) -> bool:
@@ -85,6 +99,18 @@ def _identity(doc: TextDocument) -> tuple[str, str]:
     return path, normalise(doc.language_id, path)
 
 
+def _outside(doc: TextDocument, change_range: types.Range) -> str:
+    """Why an incremental change's range does not lie in ``doc``, or ""."""
+    start, end = change_range.start, change_range.end
+    lines = len(doc.lines)
+    for name, pos in (("start", start), ("end", end)):
+        if pos.line > lines or (pos.line == lines and pos.character > 0):
+            return f"range {name} {pos.line}:{pos.character} is past the end ({lines} lines)"
+    if (start.line, start.character) > (end.line, end.character):
+        return f"range start {start.line}:{start.character} is after its end"
+    return ""
+
+
 def restore_line_ends(text: str, crlf: bool) -> str:
     """Text computed on the LF snapshot, in the document's own line ends."""
     return text.replace("\n", "\r\n") if crlf else text
@@ -98,6 +124,36 @@ class DocumentService:
         self._workspace = workspace  # the server's, which exists once the client initialized
         self.trees = DocumentTrees()
         self.anchors = AnchorMemory()
+        # uri -> why our copy no longer matches the editor's (until a full sync or reopen)
+        self.diverged: dict[str, str] = {}
+
+    def change(self, params: types.DidChangeTextDocumentParams) -> str:
+        """Apply a didChange to the workspace copy, or refuse it: "" when applied, else why.
+
+        A change that would leave our copy different from the editor's (a stale or repeated
+        version, a range outside the document, a start after the end) is not applied and the
+        document is marked diverged: requests on it are refused (``locate``) until the editor
+        sends the whole text again or reopens it. Changes on a diverged copy are skipped."""
+        uri, version = params.text_document.uri, params.text_document.version
+        doc = self.get(uri)
+        if doc is None:
+            return f"didChange for {uri}, which is not open: ignored"
+        if doc.version is not None and version <= doc.version:
+            return self._diverge(uri, f"version {version} does not follow {doc.version}")
+        doc.version = version
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangeWholeDocument):
+                self.diverged.pop(uri, None)
+            elif uri in self.diverged:
+                continue  # an edit to text we no longer have
+            elif why := _outside(doc, change.range):
+                return self._diverge(uri, why)
+            doc.apply_change(change)
+        return ""
+
+    def _diverge(self, uri: str, why: str) -> str:
+        self.diverged[uri] = why
+        return f"didChange for {uri} refused ({why}): no suggestions there until it is reopened"
 
     def get(self, uri: str) -> TextDocument | None:
         return self._workspace().text_documents.get(uri)
@@ -110,6 +166,8 @@ class DocumentService:
         return to_fs_path(uri) or uri
 
     def locate(self, uri: str, position: types.Position, settings: Settings) -> Located | str:
+        if uri in self.diverged:
+            return f"document is out of sync ({self.diverged[uri]}): reopen it"
         return locate(self.get(uri), position, settings)
 
     def anchored(self, uri: str, snapshot: Snapshot, *, remember: bool = True) -> Snapshot:
@@ -119,12 +177,24 @@ class DocumentService:
         pick = anchors.anchor if remember else anchors.peek
         return replace(snapshot, anchor=pick(uri, snapshot.text, snapshot.offset))
 
+    def position_outside(self, uri: str, *positions: types.Position) -> str:
+        """Why one of ``positions`` lies outside the open document ``uri``, or "" (also when
+        it is not open: requests on it are answered empty, ``locate``)."""
+        doc = self.get(uri)
+        reasons = (position_outside(doc, p) for p in positions) if doc is not None else ()
+        return next((r for r in reasons if r), "")
+
     def warm(self, uri: str, settings: Settings) -> bool:
         """The didOpen parse (blocking: run it off the event loop)."""
         return warm_tree(self.get(uri), settings, self.trees)
 
+    def open(self, uri: str) -> None:
+        """didOpen: the editor sent the whole text, so our copy is in sync again."""
+        self.diverged.pop(uri, None)
+
     def close(self, uri: str) -> None:
         """didClose: the document's tree and anchor go (its text is pygls')."""
+        self.diverged.pop(uri, None)
         self.anchors.forget(uri)
         self.trees.forget(to_fs_path(uri) or uri)
 

@@ -34,6 +34,10 @@ class FixError(Exception):
     """A fix request that cannot run (document gone or changed, model not ready, no function)."""
 
 
+class MalformedTarget(FixError):
+    """The client named no readable target (the protocol answers it ``InvalidParams``)."""
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a fix applies, as the client named it."""
@@ -72,15 +76,18 @@ class Target:
                 _node_ids(data.get("test")),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise FixError(f"malformed fix request: {exc}") from exc
+            raise MalformedTarget(f"malformed fix request: {exc}") from exc
 
 
 def _position(value: Any) -> types.Position:
     """``[line, character]`` or ``{line, character}`` (0-based)."""
     if isinstance(value, dict):
-        return types.Position(int(value["line"]), int(value["character"]))
-    line, character = value
-    return types.Position(int(line), int(character))
+        line, character = int(value["line"]), int(value["character"])
+    else:
+        line, character = (int(v) for v in value)
+    if line < 0 or character < 0:
+        raise ValueError(f"negative position {line}:{character}")
+    return types.Position(line, character)
 
 
 def _node_ids(value: Any) -> tuple[str, ...]:

@@ -1,9 +1,10 @@
 """Bad input and position encodings at the LSP edge (no model needed)."""
 
+import pytest
 from lsprotocol import types
-from pygls.workspace import PositionCodec, TextDocument
+from pygls.workspace import PositionCodec, TextDocument, Workspace
 
-from lsp_server.services.documents import Located, locate, warm_tree
+from lsp_server.services.documents import DocumentService, Located, locate, warm_tree
 from lsp_server.settings import Settings
 from lsp_server.syntax.incremental import DocumentTrees
 
@@ -45,7 +46,17 @@ def test_bad_inputs_get_reasons_not_exceptions():
     assert at_none() == "document is not open"
     d = doc("x = 1\n")
     assert "past the end" in at(d, 5, 0)
-    assert "past the end" in at(d, 0, 50)
+    assert "past the end" in at(d, 1, 3)  # the empty last line has no column 3
+
+
+def test_a_character_past_the_line_end_defaults_back_to_the_line_length():
+    """LSP: "If the character value is greater than the line length it defaults back to the
+    line length" -- in UTF-16 units, on a CRLF line and on the last line alike."""
+    d = doc("a = '\U0001f600'\r\nbb\r\ncc")
+    first = at(d, 0, 50)
+    assert isinstance(first, Located) and first.snapshot.offset == len("a = '\U0001f600'")
+    last = at(d, 2, 9)
+    assert isinstance(last, Located) and last.snapshot.offset == len(last.snapshot.text)
     assert "binary" in at(doc("a\x00b"), 0, 1)
     assert "larger" in at(doc("x" * 5000), 0, 1, Settings(max_file_bytes=1000))
     disabled = Settings(disabled_languages=("python",))
@@ -88,3 +99,67 @@ def test_nothing_is_parsed_for_a_binary_or_huge_document():
     assert not warm_tree(doc("a\x00b"), Settings(), trees)
     assert not warm_tree(doc("x = 1\n" * 50), Settings(max_file_bytes=100), trees)
     assert not warm_tree(None, Settings(), trees)
+
+
+def _service(text: str = "ab\ncd\n"):
+    workspace = Workspace("file:///w")
+    item = types.TextDocumentItem(uri="file:///w/a.py", language_id="python", version=1, text=text)
+    workspace.put_text_document(item)
+    return DocumentService(lambda: workspace), workspace.get_text_document("file:///w/a.py")
+
+
+def _change(version: int, *changes: tuple[tuple[int, int, int, int], str] | str):
+    events: list[types.TextDocumentContentChangeEvent] = []
+    for c in changes:
+        if isinstance(c, str):
+            events.append(types.TextDocumentContentChangeWholeDocument(text=c))
+        else:
+            (sl, sc, el, ec), text = c
+            rng = types.Range(start=types.Position(sl, sc), end=types.Position(el, ec))
+            events.append(types.TextDocumentContentChangePartial(range=rng, text=text))
+    ident = types.VersionedTextDocumentIdentifier(uri="file:///w/a.py", version=version)
+    return types.DidChangeTextDocumentParams(text_document=ident, content_changes=events)
+
+
+def test_changes_in_order_are_applied():
+    service, d = _service()
+    assert service.change(_change(2, ((0, 2, 0, 2), "X"), ((2, 0, 2, 0), "tail"))) == ""
+    assert d.source == "abX\ncd\ntail" and d.version == 2
+    assert isinstance(service.locate(d.uri, types.Position(2, 4), Settings()), Located)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (_change(1, ((0, 0, 0, 0), "X")), "version 1 does not follow 1"),
+        (_change(2, ((5, 0, 5, 0), "X")), "range start 5:0 is past the end"),
+        (_change(2, ((0, 0, 2, 3), "X")), "range end 2:3 is past the end"),
+        (_change(2, ((1, 1, 0, 1), "X")), "range start 1:1 is after its end"),
+    ],
+    ids=["stale version", "start past the end", "end past the end", "start after end"],
+)
+def test_a_diverging_change_is_refused_and_the_document_held_out_of_sync(change, why):
+    service, d = _service()
+    refused = service.change(change)
+    assert why in refused and "until it is reopened" in refused
+    assert d.source == "ab\ncd\n"  # nothing applied
+    located = service.locate(d.uri, types.Position(0, 1), Settings())
+    assert isinstance(located, str) and "out of sync" in located
+    # later incremental edits cannot repair it: they edit text we no longer have
+    assert service.change(_change(9, ((0, 0, 0, 0), "Y"))) == ""
+    assert d.source == "ab\ncd\n"
+    assert "out of sync" in service.locate(d.uri, types.Position(0, 1), Settings())
+    # the whole text (a full sync) or a reopen brings it back
+    assert service.change(_change(10, "fresh\n")) == ""
+    assert d.source == "fresh\n"
+    assert isinstance(service.locate(d.uri, types.Position(0, 1), Settings()), Located)
+    service.change(_change(3, ((0, 0, 0, 0), "Z")))
+    service.open(d.uri)
+    assert isinstance(service.locate(d.uri, types.Position(0, 1), Settings()), Located)
+
+
+def test_a_change_to_a_document_that_is_not_open_is_ignored():
+    service, _ = _service()
+    params = _change(2, "x")
+    params.text_document.uri = "file:///w/other.py"
+    assert "not open" in service.change(params)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import Workspace
 
@@ -186,8 +187,9 @@ async def test_requests_before_the_model_or_outside_the_document_get_a_reason():
     assert await h.inline() == ""
     assert h.services.completions.last == {"request": 1, "finish": "skipped", "reason": "loading"}
     h.services.model.loaded = LoadedModel(None, h.engine)
-    assert await h.inline(types.Position(line=9, character=0)) == ""
-    assert "past the end" in str(h.services.completions.last["reason"])
+    with pytest.raises(JsonRpcInvalidParams, match="line 9 is past the end"):
+        await h.inline(types.Position(line=9, character=0))
+    assert await h.inline(types.Position(line=0, character=99)) != ""  # clamped to the line end
     assert await h.inline(uri="file:///w/unopened.py") == ""
     assert h.services.completions.last["reason"] == "document is not open"
 
@@ -267,8 +269,14 @@ async def test_no_fix_is_offered_outside_a_function_and_none_runs_before_the_mod
         {"uri": URI, "start": [3, 4]}
     )
     assert result == {"applied": False, "message": "the model is not ready (loading)"}
-    bad = await h.server.protocol.fm.commands["infill.fixFunction"]("not a target")
-    assert bad["applied"] is False and "expected one argument" in bad["message"]
+    for bad, why in [
+        ("not a target", "expected one argument"),
+        ({"uri": URI}, "malformed fix request"),
+        ({"uri": URI, "start": [-1, 0]}, "negative position"),
+        ({"uri": URI, "start": [40, 0]}, "line 40 is past the end"),
+    ]:
+        with pytest.raises(JsonRpcInvalidParams, match=why):
+            await h.server.protocol.fm.commands["infill.fixFunction"](bad)
 
 
 async def test_the_fix_command_takes_its_arguments_as_pygls_passes_them():
