@@ -23,6 +23,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
+from pygls.workspace import Workspace
+
+from lsp_server.services.documents import LspWorkspace
 
 log = logging.getLogger("infill-lsp")
 
@@ -80,6 +83,18 @@ def _camel_path(line: str) -> str:
 
 class InfillProtocol(LanguageServerProtocol):
     """pygls' protocol, answering what it would leave unanswered."""
+
+    @property
+    def _workspace(self) -> Workspace | None:
+        return self.__dict__.get("_lsp_workspace")
+
+    @_workspace.setter
+    def _workspace(self, made: Workspace | None) -> None:
+        """pygls makes its ``Workspace`` in ``initialize``: ours instead, whose documents
+        count lines as LSP does (``LspWorkspace``)."""
+        if made is not None and type(made) is Workspace:
+            made.__class__ = LspWorkspace  # adds no state: only how documents are made
+        self.__dict__["_lsp_workspace"] = made
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:

@@ -33,6 +33,11 @@ def register(server: LanguageServer, services: Services) -> None:
     # (``Any``, not ``object``: pygls takes a first parameter annotated with a supertype of the
     # server for the server itself)
     @server.feature(STATUS_METHOD)
-    def status(_params: Any) -> dict[str, object]:
-        """Model state for status bars, tests and benchmarks (stats of the last request)."""
-        return services.status()
+    def status(params: Any) -> dict[str, object]:
+        """Model state for status bars, tests and benchmarks (stats of the last request);
+        with ``{textDocument: {uri}}``, also what the server holds of that document."""
+        status = services.status()
+        uri = getattr(getattr(params, "textDocument", None), "uri", None)
+        if isinstance(uri, str):
+            status["document"] = services.documents.describe(uri)
+        return status

@@ -9,6 +9,8 @@ reason, and never raises. ``DocumentService`` owns what is kept per document bes
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -22,6 +24,41 @@ from lsp_server.context.types import Snapshot
 from lsp_server.settings import Settings
 from lsp_server.syntax.incremental import DocumentTrees
 from lsp_server.syntax.languages import normalise
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+class LspTextDocument(TextDocument):
+    """pygls' document with LSP's lines: only ``\n``, ``\r\n`` and ``\r`` end a line.
+
+    pygls splits with ``str.splitlines``, which also breaks at a form feed, ``\x1c``-``\x1e``,
+    ``\x85``, ``\u2028`` and ``\u2029``: in a file with a form feed (common in C and older
+    Python) every position below it named another line than the editor meant, and edits went
+    to the wrong place."""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(_LINE.findall(self.source))
+
+
+class LspWorkspace(Workspace):
+    """pygls' workspace making ``LspTextDocument``s."""
+
+    def _create_text_document(
+        self,
+        doc_uri: str,
+        source: str | None = None,
+        version: int | None = None,
+        language_id: str | None = None,
+    ) -> TextDocument:
+        return LspTextDocument(
+            doc_uri,
+            source=source,
+            version=version,
+            language_id=language_id,
+            sync_kind=self._sync_kind,
+            position_codec=self._position_codec,
+        )
 
 
 @dataclass(frozen=True)
@@ -187,6 +224,19 @@ class DocumentService:
     def warm(self, uri: str, settings: Settings) -> bool:
         """The didOpen parse (blocking: run it off the event loop)."""
         return warm_tree(self.get(uri), settings, self.trees)
+
+    def describe(self, uri: str) -> dict[str, object] | None:
+        """What we hold of ``uri`` for ``infill/status``: its version, a digest of our copy
+        (so a client can check the copies agree without sending code back) and why it is
+        out of sync, if it is; None when it is not open."""
+        doc = self.get(uri)
+        if doc is None:
+            return None
+        return {
+            "version": doc.version,
+            "sha256": hashlib.sha256(doc.source.encode("utf-8", "surrogatepass")).hexdigest(),
+            "outOfSync": self.diverged.get(uri),
+        }
 
     def open(self, uri: str) -> None:
         """didOpen: the editor sent the whole text, so our copy is in sync again."""

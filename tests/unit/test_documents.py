@@ -4,7 +4,13 @@ import pytest
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument, Workspace
 
-from lsp_server.services.documents import DocumentService, Located, locate, warm_tree
+from lsp_server.services.documents import (
+    DocumentService,
+    Located,
+    LspWorkspace,
+    locate,
+    warm_tree,
+)
 from lsp_server.settings import Settings
 from lsp_server.syntax.incremental import DocumentTrees
 
@@ -163,3 +169,17 @@ def test_a_change_to_a_document_that_is_not_open_is_ignored():
     params = _change(2, "x")
     params.text_document.uri = "file:///w/other.py"
     assert "not open" in service.change(params)
+
+
+def test_lines_end_only_where_lsp_says_so():
+    """A form feed, \\x85 or \\u2028 is inside a line for LSP (and VS Code, Neovim); pygls'
+    ``splitlines`` ended lines there, so positions below one named the wrong line."""
+    text = "a\x0cb\nc\u2028d\x85\r\ne\rf"
+    workspace = LspWorkspace("file:///w")
+    item = types.TextDocumentItem(uri="file:///w/a.py", language_id="python", version=1, text=text)
+    workspace.put_text_document(item)
+    d = workspace.get_text_document(item.uri)
+    assert d.lines == ("a\x0cb\n", "c\u2028d\x85\r\n", "e\r", "f")
+    located = locate(d, types.Position(line=1, character=1), Settings())
+    assert isinstance(located, Located)
+    assert located.snapshot.text[located.snapshot.offset :].startswith("\u2028d")

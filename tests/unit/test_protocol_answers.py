@@ -197,3 +197,34 @@ async def test_a_malformed_response_from_the_client_fails_our_pending_request():
 def future_id(server) -> Any:
     (msg_id,) = server.protocol._request_futures
     return msg_id
+
+
+async def test_status_tells_what_the_server_holds_of_a_document():
+    """Incremental edits across a form feed land where the client meant them; the digest in
+    ``infill/status`` lets a client check the copies agree."""
+    import hashlib
+
+    edit = {
+        "textDocument": {"uri": URI, "version": 2},
+        "contentChanges": [
+            {
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                "text": "\x0c",
+            },
+            {
+                "range": {
+                    "start": {"line": 1, "character": 4},
+                    "end": {"line": 1, "character": 10},
+                },
+                "text": "pass",
+            },
+        ],
+    }
+    answers, _ = await exchange(
+        notification("textDocument/didChange", edit),
+        request(1, "infill/status", {"textDocument": {"uri": URI}}),
+    )
+    expected = "\x0cdef f(x):\n    pass x\n"
+    document = answers[1]["result"]["document"]
+    assert document["sha256"] == hashlib.sha256(expected.encode()).hexdigest()
+    assert document["version"] == 2 and document["outOfSync"] is None
