@@ -20,7 +20,7 @@ from typing import Any
 
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcMethodNotFound
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.workspace import Workspace
@@ -33,14 +33,22 @@ PARSE_ERROR = -32700
 
 
 class _Answered(logging.Filter):
-    """pygls logs a traceback for every message it cannot deserialize; we answer those with
-    the reason (and log one line), so its traceback is noise."""
+    """pygls logs a traceback for every message it cannot deserialize and for every request
+    a handler refuses with ``InvalidParams``; both are answered with the reason, so one line
+    is enough (a traceback per bad request buries the real errors in the log)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Unable to deserialize message")
+        if record.getMessage().startswith("Unable to deserialize message"):
+            return False  # structure_message answers these, with a line of its own
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (JsonRpcInvalidParams, JsonRpcMethodNotFound)):
+            record.msg, record.args, record.exc_info = "answered with an error: %s", (exc,), None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
-logging.getLogger("pygls.protocol.json_rpc").addFilter(_Answered())
+for _name in ("pygls.protocol.json_rpc", "pygls.protocol.language_server"):
+    logging.getLogger(_name).addFilter(_Answered())
 
 
 @dataclass(frozen=True)
