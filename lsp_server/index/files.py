@@ -194,3 +194,13 @@ def under_any(path: Path, roots: Iterable[Path]) -> Path | None:
     """The deepest root holding ``path``."""
     holding = [r for r in roots if path == r or r in path.parents]
     return max(holding, key=lambda r: len(r.parts)) if holding else None
+
+
+def inside_any(path: str, keys: set[str]) -> bool:
+    """Whether ``path`` is one of ``keys`` or inside one of them."""
+    while path not in keys:
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return True

@@ -1,17 +1,36 @@
 """The index on disk: one SQLite file per workspace folder in the user cache, so a restart on a
 large repository re-reads only the files that changed (keyed by path + mtime + size, with a
-content hash to tell a touched file from an edited one)."""
+content hash to tell a touched file from an edited one).
+
+The store is a cache of the index in memory, so a fault costs persistence, never the index nor
+a request; it is opened lazily, on the scan's or the watcher's thread, never on the event loop.
+Each fault is told once (``report``), when it starts:
+
+- corrupt (not a database, a malformed page): the file is deleted and created again, then
+  filled from the index in memory (at start that is empty: the scan reads every file again);
+- locked by another process: a statement waits at most ``BUSY_TIMEOUT_S``, then the rows are
+  kept pending and written on a retry ``RETRY_S`` later;
+- not writable (a read-only or missing cache folder, a full disk): the same as locked.
+
+Pending rows are at most one per file of the folder (a later change of a file replaces its
+row), the index's own size; rows still pending at ``close`` are dropped, which costs reading
+those files again at the next start.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 from lsp_server.index.symbols import FileSymbols, Import, Symbol
 from lsp_server.paths import cache_dir
@@ -19,9 +38,17 @@ from lsp_server.paths import cache_dir
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
-
+BUSY_TIMEOUT_S = 1.0  # how long a statement waits for another process's lock
+RETRY_S = 30.0  # after a fault, how long before the store is tried again
 
 INDEX_DIR_ENV = "INFILL_LSP_INDEX_DIR"
+
+# Primary SQLite result codes (the extended code's low byte).
+_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+_CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+T = TypeVar("T")
+Report = Callable[[str], None]
 
 
 def store_path(root: Path) -> Path:
@@ -62,16 +89,118 @@ def _decode(symbols: str, imports: str) -> FileSymbols:
     )
 
 
-class IndexStore:
-    """SQLite persistence of one folder's index; every failure degrades to "not stored"."""
+def _fault_of(exc: Exception) -> str:
+    """ "corrupt", "locked" or "unwritable" (read-only, full, cannot be created: anything else
+    that stops a write)."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if isinstance(code, int):
+        primary = code & 0xFF
+        return "locked" if primary in _BUSY else "corrupt" if primary in _CORRUPT else "unwritable"
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.Error) and ("locked" in text or "busy" in text):
+        return "locked"
+    if isinstance(exc, sqlite3.Error) and ("malformed" in text or "not a database" in text):
+        return "corrupt"
+    return "unwritable"
 
-    def __init__(self, path: Path) -> None:
+
+class IndexStore:
+    """SQLite persistence of one folder's index; every failure degrades to "not stored yet".
+
+    ``refill``: the rows of the index in memory, to fill a store created again after it was
+    found corrupt."""
+
+    def __init__(
+        self,
+        path: Path,
+        report: Report | None = None,
+        refill: Callable[[], dict[str, Stored]] | None = None,
+    ) -> None:
         self.path = path
+        self.report: Report = report or (lambda message: log.warning("%s", message))
+        self.refill = refill or dict
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._pending: dict[str, Stored | None] = {}  # None: a row to delete
+        self._fault = ""  # the fault told last, until a write succeeds
+        self._retry_at = 0.0
+        self._timer: threading.Timer | None = None
+        self._closed = False
+
+    # -- the operations ----------------------------------------------------------------------
+    def load(self) -> dict[str, Stored]:
+        with self._lock:
+            rows = self._attempt(lambda db: db.execute("SELECT * FROM files").fetchall())
+        out: dict[str, Stored] = {}
+        for path, mtime_ns, size, digest, language, symbols, imports in rows or ():
+            try:
+                out[path] = Stored(mtime_ns, size, digest, language, _decode(symbols, imports))
+            except (ValueError, TypeError):
+                continue  # a row of an older shape: indexed again
+        return out
+
+    def save(self, rows: dict[str, Stored]) -> None:
+        self.write(rows)
+
+    def delete(self, paths: list[str]) -> None:
+        self.write(dict.fromkeys(paths))
+
+    def write(self, rows: dict[str, Stored | None]) -> None:
+        """Rows to write (None: a row to delete), in one transaction."""
+        if not rows:
+            return
+        with self._lock:
+            self._pending.update(rows)
+            self._attempt(lambda db: None)
+
+    def retry(self) -> None:
+        """Write what is pending, if the fault's wait is over (the retry timer calls it)."""
+        with self._lock:
+            self._timer, self._retry_at = None, 0.0
+            self._attempt(lambda db: None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._pending:
+                log.info("%d index rows not written to %s", len(self._pending), self.path)
+            self._disconnect()
+
+    # -- the machinery -----------------------------------------------------------------------
+    def _attempt(self, work: Callable[[sqlite3.Connection], T]) -> T | None:
+        """Write what is pending, then ``work``; a fault is told (once) and gives None.
+        Called under the lock."""
+        if self._closed:
+            return None
+        if time.monotonic() < self._retry_at:
+            self._schedule()
+            return None
+        for rebuilt in (False, True):
+            try:
+                if self._db is None:
+                    self._db = self._connect()
+                self._flush(self._db)
+                result = work(self._db)
+            except (OSError, sqlite3.Error) as exc:
+                self._disconnect()  # rolls back what the failed transaction began
+                fault = _fault_of(exc)
+                if fault == "corrupt" and not rebuilt and self._remove_files(exc):
+                    self._pending = {**self.refill(), **self._pending}
+                    continue
+                self._failed(fault, exc)
+                return None
+            if self._fault:
+                log.info("index store %s is written again", self.path)
+                self._fault = ""
+            return result
+        return None
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(path), check_same_thread=False)
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             row = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
             if row is None or row[0] != SCHEMA_VERSION:
@@ -82,53 +211,68 @@ class IndexStore:
                 "size INTEGER, digest TEXT, language TEXT, symbols TEXT, imports TEXT)"
             )
             db.commit()
-            self._db = db
-        except (OSError, sqlite3.Error) as exc:
-            log.warning("index not persisted (%s): %s", path, exc)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
-    def load(self) -> dict[str, Stored]:
-        if self._db is None:
-            return {}
-        with self._lock:
-            try:
-                rows = self._db.execute("SELECT * FROM files").fetchall()
-            except sqlite3.Error as exc:
-                log.warning("index store unreadable: %s", exc)
-                return {}
-        out: dict[str, Stored] = {}
-        for path, mtime_ns, size, digest, language, symbols, imports in rows:
-            try:
-                out[path] = Stored(mtime_ns, size, digest, language, _decode(symbols, imports))
-            except (ValueError, TypeError):
-                continue  # a row of an older shape: indexed again
-        return out
-
-    def save(self, rows: dict[str, Stored]) -> None:
-        if self._db is None or not rows:
+    def _flush(self, db: sqlite3.Connection) -> None:
+        if not self._pending:
             return
-        data = [
+        gone = [(p,) for p, row in self._pending.items() if row is None]
+        rows = [
             (p, r.mtime_ns, r.size, r.digest, r.language, *_encode(r.symbols))
-            for p, r in rows.items()
+            for p, r in self._pending.items()
+            if r is not None
         ]
-        with self._lock:
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", data)
-                self._db.commit()
-            except sqlite3.Error as exc:
-                log.warning("index store not written: %s", exc)
+        db.executemany("DELETE FROM files WHERE path = ?", gone)
+        db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", rows)
+        db.commit()
+        self._pending = {}
 
-    def delete(self, paths: list[str]) -> None:
-        if self._db is None or not paths:
-            return
-        with self._lock:
-            try:
-                self._db.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-                self._db.commit()
-            except sqlite3.Error as exc:
-                log.warning("index store not written: %s", exc)
+    def _remove_files(self, exc: Exception) -> bool:
+        """A corrupt store: delete it (and its journals) so that it is created again."""
+        try:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{self.path}{suffix}")
+        except OSError as err:
+            self._failed("unwritable", err)
+            return False
+        self.report(f"index store {self.path} was corrupt ({exc}): deleted and rebuilt")
+        return True
 
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
+    def _failed(self, fault: str, exc: Exception) -> None:
+        """Tell a new fault once, and try again in ``RETRY_S``."""
+        if fault != self._fault:
+            self._fault = fault
+            self.report(_MESSAGES.get(fault, _MESSAGES["unwritable"]).format(self.path, exc))
+        self._retry_at = time.monotonic() + RETRY_S
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """A retry of what is pending when the wait is over (no write may come to do it)."""
+        if self._pending and self._timer is None and not self._closed:
+            wait = max(0.0, self._retry_at - time.monotonic())
+            self._timer = threading.Timer(wait, self.retry)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _disconnect(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.close()
-                self._db = None
+            self._db = None
+
+
+_MESSAGES = {
+    "locked": (
+        "index store {} is locked by another process ({}): the index is kept in memory and "
+        f"written when the lock is gone (tried again every {RETRY_S:.0f} s)"
+    ),
+    "unwritable": (
+        "index store {} cannot be written ({}): the index is kept in memory only (tried again "
+        f"every {RETRY_S:.0f} s; until then a restart reads every file again)"
+    ),
+    "corrupt": "index store {} is corrupt and cannot be rebuilt ({})",
+}

@@ -2,23 +2,32 @@
 workspace folder, fed by a background scan, the file watcher and the editor's open documents.
 
 Threads: the scan and the watcher write, completions (on the model worker) read; one lock
-guards the maps, held only for dictionary work, never for parsing or disk reads.
+guards the maps, held only for dictionary work, never for parsing, disk reads or a store write
+(a store may wait for another process's lock).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from lsp_server.index.chunks import Chunk, chunk
-from lsp_server.index.files import FileFilter, looks_secret, read_source, under_any
-from lsp_server.index.store import IndexStore, Stored, content_hash, store_path
+from lsp_server.index.files import (
+    IGNORE_FILES,
+    FileFilter,
+    inside_any,
+    looks_secret,
+    read_source,
+    under_any,
+)
+from lsp_server.index.records import Entry, Folder, IndexStats, Live, file_stat, stamp
+from lsp_server.index.store import IndexStore, Report, Stored, content_hash, store_path
 from lsp_server.index.symbols import FileSymbols, Symbol, extract
 from lsp_server.paths import canonical
 from lsp_server.syntax.incremental import DocumentTrees
@@ -27,57 +36,9 @@ from lsp_server.syntax.languages import normalise
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 12  # files whose chunks the similarity search looks at
-SAVE_EVERY = 500  # rows per store write during a scan
+SAVE_EVERY = 500  # rows per store write (a scan, a batch of changes)
 
 Progress = Callable[[int, int], None]  # (files done, files total)
-
-
-@dataclass
-class Entry:
-    language: str
-    symbols: FileSymbols
-    digest: str = ""
-
-
-@dataclass
-class Live:
-    """An open document's text (newer than the disk), re-parsed lazily."""
-
-    text: str
-    language: str
-    parsed: FileSymbols | None = None
-
-
-@dataclass
-class Folder:
-    root: Path
-    filter: FileFilter
-    store: IndexStore | None
-    files: int = 0
-    scan_ms: float = 0.0
-    reused: int = 0  # files taken from the store unchanged on the last scan
-
-
-@dataclass
-class IndexStats:
-    folders: int = 0
-    files: int = 0
-    symbols: int = 0
-    last_scan_ms: float = 0.0
-    reused: int = 0
-    updates: int = 0
-    last_update_ms: float = 0.0
-
-    def to_wire(self) -> dict[str, float | int]:
-        return {
-            "folders": self.folders,
-            "files": self.files,
-            "symbols": self.symbols,
-            "lastScanMs": round(self.last_scan_ms, 1),
-            "reused": self.reused,
-            "updates": self.updates,
-            "lastUpdateMs": round(self.last_update_ms, 2),
-        }
 
 
 class WorkspaceIndex:
@@ -86,10 +47,13 @@ class WorkspaceIndex:
         ignore_globs: tuple[str, ...] = (),
         persist: bool = True,
         trees: DocumentTrees | None = None,
+        report: Report | None = None,
     ) -> None:
         """``trees``: where open documents are parsed (the server shares its documents' trees,
-        so the context window and retrieval parse a document once)."""
+        so the context window and retrieval parse a document once). ``report``: where the
+        stores' faults are told (from the thread that met them)."""
         self.ignore_globs = ignore_globs
+        self.report = report
         self.trees = trees if trees is not None else DocumentTrees()
         self.persist = persist
         self.folders: list[Folder] = []
@@ -109,7 +73,10 @@ class WorkspaceIndex:
         for folder in self.folders:
             if folder.root == path:
                 return folder
-        store = IndexStore(store_path(path)) if self.persist else None
+        store = None
+        if self.persist:
+            refill = functools.partial(self._stored_rows, path)
+            store = IndexStore(store_path(path), self.report, refill)
         folder = Folder(path, FileFilter(path, self.ignore_globs), store)
         with self._lock:
             self.folders.append(folder)
@@ -133,23 +100,21 @@ class WorkspaceIndex:
                 break
             key = str(path)
             try:
-                stat = path.stat()
+                st = path.stat()
             except OSError:
                 continue
             row = stored.pop(key, None)
-            if row is not None and (row.mtime_ns, row.size) == (stat.st_mtime_ns, stat.st_size):
+            if row is not None and (row.mtime_ns, row.size) == stamp(st):
                 if row.language:  # "" = a binary file, remembered so it is not read again
-                    self._put(key, Entry(row.language, row.symbols, row.digest))
+                    self._put(key, Entry(row.language, row.symbols, row.digest, *stamp(st)))
                 reused += 1
             else:
-                entry = self._read(path, row)
+                entry = self._read(path, row, st)
                 if entry is not None:
                     self._put(key, entry)
                 else:
-                    entry = Entry("", FileSymbols((), ()), "")
-                fresh[key] = Stored(
-                    stat.st_mtime_ns, stat.st_size, entry.digest, entry.language, entry.symbols
-                )
+                    entry = Entry("", FileSymbols((), ()), "", *stamp(st))
+                fresh[key] = entry.stored()
             if len(fresh) >= SAVE_EVERY and folder.store is not None:
                 folder.store.save(fresh)
                 fresh = {}
@@ -165,15 +130,17 @@ class WorkspaceIndex:
             self.stats.symbols = sum(len(e.symbols.symbols) for e in self._entries.values())
             self.stats.last_scan_ms, self.stats.reused = folder.scan_ms, reused
 
-    def _read(self, path: Path, row: Stored | None) -> Entry | None:
+    def _read(self, path: Path, row: Stored | None, st: os.stat_result) -> Entry | None:
+        """The file's entry; ``st`` is taken before the read, so that a file changed
+        meanwhile looks changed to the next scan."""
         text = read_source(path, self.folders[0].filter.max_bytes if self.folders else 1_000_000)
         if text is None:
             return None
         digest = content_hash(text)
         language = normalise(None, path.name)
         if row is not None and row.digest == digest:
-            return Entry(row.language, row.symbols, digest)  # touched, not edited
-        return Entry(language, extract(text, language), digest)
+            return Entry(row.language, row.symbols, digest, *stamp(st))  # touched, not edited
+        return Entry(language, extract(text, language), digest, *stamp(st))
 
     # -- changes ---------------------------------------------------------------------------
     def folder_of(self, path: Path) -> Folder | None:
@@ -186,53 +153,123 @@ class WorkspaceIndex:
 
     def update_file(self, raw: str | Path) -> bool:
         """A file was created or changed on disk: index it again (True when it is indexed)."""
+        return self.update_files([raw]) == 1
+
+    def update_files(
+        self,
+        raws: Iterable[str | Path],
+        only_changed: bool = False,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Files created or changed on disk: index them again; returns how many are indexed.
+        ``only_changed``: skip a file whose size and mtime are those indexed (a folder checked
+        as a whole). The store is written every ``SAVE_EVERY`` files: thousands of files at
+        once cost a few transactions, not a commit (and an fsync) each."""
+        changes: dict[str, Stored | None] = {}
+        indexed = 0
+        for raw in raws:
+            if cancelled():
+                break
+            try:
+                change = self._reindex(raw, only_changed)
+            except Exception:  # one bad file never stops the others
+                log.exception("index update failed for %s", raw)
+                continue
+            if change is None:
+                continue
+            changes[change[0]] = change[1]
+            indexed += change[1] is not None
+            if len(changes) >= SAVE_EVERY:
+                self._persist(changes)
+                changes = {}
+        self._persist(changes)
+        with self._lock:
+            self.stats.files = len(self._entries)
+        return indexed
+
+    def _reindex(self, raw: str | Path, only_changed: bool) -> tuple[str, Stored | None] | None:
+        """One file of ``update_files``: its new row, None for a row to delete, or nothing."""
         started = time.perf_counter()
         path = Path(canonical(str(raw)))
-        folder = self.folder_of(path)
-        if path.name in (".gitignore", ".infillignore") and folder is not None:
+        key, folder = str(path), self.folder_of(path)
+        if path.name in IGNORE_FILES and folder is not None:
             folder.filter.forget(path.parent)
-            return False
-        if folder is None or not path.is_file() or not folder.filter.wanted(path):
-            self.remove_file(path)
-            return False
-        entry = self._read(path, None)
+            return None
+        st = file_stat(path) if folder is not None else None
+        entry = None
+        if st is not None and folder is not None and folder.filter.wanted(path, st.st_size):
+            if only_changed and self._unchanged(key, st):
+                return None
+            entry = self._read(path, None, st)
         if entry is None:
-            self.remove_file(path)
-            return False
-        self._put(str(path), entry)
-        if folder.store is not None:
-            stat = path.stat()
-            row = Stored(
-                stat.st_mtime_ns, stat.st_size, entry.digest, entry.language, entry.symbols
-            )
-            folder.store.save({str(path): row})
+            return (key, None) if self._forget(key) else None
+        self._put(key, entry)
         with self._lock:
             self.stats.updates += 1
             self.stats.last_update_ms = (time.perf_counter() - started) * 1000
-            self.stats.files = len(self._entries)
-        return True
+        return key, entry.stored()
 
-    def remove_file(self, raw: str | Path) -> None:
-        key = canonical(str(raw))
+    def refresh(self, raw: str | Path, cancelled: Callable[[], bool] = lambda: False) -> int:
+        """A folder whose events do not tell what changed in it (created or moved in, events
+        lost, too many at once): index what changed under it and drop what is gone. Changed
+        files are told by size and mtime; only those are read."""
+        path = Path(canonical(str(raw)))
+        folder = self.folder_of(path)
+        if folder is None:
+            return 0
+        with self._lock:
+            known = [p for p in self._entries if inside_any(p, {str(path)})]
+        walked = folder.filter.walk_from(path)
+        indexed = self.update_files(walked, only_changed=True, cancelled=cancelled)
+        # Those gone or now ignored are dropped.
+        self.update_files(known, only_changed=True, cancelled=cancelled)
+        return indexed
+
+    def remove_under(self, *raws: str | Path) -> None:
+        """Files or folders are gone: drop each, and every indexed file under it."""
+        keys = {canonical(str(raw)) for raw in raws}
+        with self._lock:
+            gone = [p for p in self._entries if inside_any(p, keys)]
+            for path in gone:
+                self._forget(path)
+        self._persist(dict.fromkeys(gone))
+
+    def _forget(self, key: str) -> bool:
         with self._lock:
             entry = self._entries.pop(key, None)
             if entry is None:
-                return
+                return False
             self._unlink(key, entry)
             self._chunks.pop(key, None)
             self.generation += 1
             self.stats.files = len(self._entries)
-        folder = self.folder_of(Path(key))
-        if folder is not None and folder.store is not None:
-            folder.store.delete([key])
+            return True
 
-    def remove_under(self, raw: str | Path) -> None:
-        """A file or a folder is gone: drop it, or every indexed file under it."""
-        key = canonical(str(raw))
+    def _unchanged(self, key: str, st: os.stat_result) -> bool:
         with self._lock:
-            gone = [p for p in self._entries if p == key or p.startswith(key + os.sep)]
-        for path in gone:
-            self.remove_file(path)
+            entry = self._entries.get(key)
+        return entry is not None and (entry.mtime_ns, entry.size) == stamp(st)
+
+    def _persist(self, changes: dict[str, Stored | None]) -> None:
+        """Write rows (None: deleted) to their folders' stores. Never under the lock: a store
+        may wait for another process's lock, and a rebuilt one asks for ``_stored_rows``."""
+        by_root: dict[Path, tuple[IndexStore, dict[str, Stored | None]]] = {}
+        for key, row in changes.items():
+            folder = self.folder_of(Path(key))
+            if folder is not None and folder.store is not None:
+                by_root.setdefault(folder.root, (folder.store, {}))[1][key] = row
+        for store, rows in by_root.values():
+            store.write(rows)
+
+    def _stored_rows(self, root: Path) -> dict[str, Stored]:
+        """The rows of ``root``'s files as the index in memory holds them."""
+        with self._lock:
+            entries = list(self._entries.items())
+        return {
+            key: entry.stored()
+            for key, entry in entries
+            if entry.mtime_ns and under_any(Path(key), [f.root for f in self.folders]) == root
+        }
 
     def _put(self, key: str, entry: Entry) -> None:
         with self._lock:

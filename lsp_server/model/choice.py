@@ -19,6 +19,7 @@ choice, the trust rules, the retry schedule.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -474,13 +475,20 @@ def remember(key: str, verdict: Verdict, cache: Path | None = None) -> None:
         "generate_tps": verdict.generate_tps,
         "busy": verdict.busy,
     }
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         tmp.replace(path)
-    except OSError as exc:  # a read-only cache costs a probe next start, nothing else
-        log.warning("could not remember the auto model verdict in %s: %s", path, exc)
+    except OSError as exc:  # a read-only or full cache costs a probe next start, nothing else
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a half-written file on a full disk is worth nothing
+        log.warning(
+            "auto model verdict not remembered in %s (%s): the 1.5B is measured again at "
+            "the next start",
+            path,
+            exc.strerror or exc,
+        )
 
 
 def probe(engine, budget_ms: float, cancel: CancelToken | None = None) -> Verdict:

@@ -2,6 +2,10 @@
 with progress), kept fresh (watchdog, ``workspace/didChangeWatchedFiles``, open documents' live
 text), rebuilt or dropped when its settings change.
 
+What goes wrong in it (a corrupt, locked or unwritable store, a storm of changes) is met on the
+scan's and the watcher's threads and told to the client once, from the event loop
+(``_report``); completions only read the index in memory and never wait for any of it.
+
 The index itself is ``lsp_server.index``; its use in a prompt ``lsp_server.context.retrieval``.
 """
 
@@ -33,6 +37,7 @@ class IndexService:
         self.index: WorkspaceIndex | None = None
         self.watcher: IndexWatcher | None = None
         self._scan_task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def roots(self) -> list[Path]:
         """The workspace folders on disk, never the whole home folder."""
@@ -54,10 +59,15 @@ class IndexService:
         roots = self.roots()
         if not roots:
             return
-        index = WorkspaceIndex(settings.repo_ignore, trees=self.documents.trees)
+        self._loop = asyncio.get_running_loop()
+        index = WorkspaceIndex(
+            settings.repo_ignore, trees=self.documents.trees, report=self._report
+        )
         for root in roots:
             index.add_folder(root)
         self.index = index
+        # The editor's file events are coalesced with the watcher's from the start.
+        self.watcher = IndexWatcher(index, report=self._report)
         for uri in self.documents.uris():
             self.live(uri)
         self._scan_task = asyncio.ensure_future(self._scan(index))
@@ -99,11 +109,10 @@ class IndexService:
         message = f"{stats.files} files, {stats.symbols} symbols in {stats.last_scan_ms:.0f} ms"
         progress.end(message)
         self.client.log(f"index: {message} ({stats.reused} unchanged from the cache)")
-        if self.index is index:
-            watcher = IndexWatcher(index)
+        watcher = self.watcher
+        if self.index is index and watcher is not None:
             try:
                 await loop.run_in_executor(None, watcher.start, [f.root for f in index.folders])
-                self.watcher = watcher
             except OSError as exc:  # e.g. the inotify watch limit: the editor's events remain
                 self.client.log(f"file watcher not started: {exc}", types.MessageType.Warning)
             # Editors see changes a file watcher can miss (remote file systems, watch limits).
@@ -123,22 +132,18 @@ class IndexService:
             self.index.close_live(path)
 
     async def files_changed(self, changes: list[types.FileEvent]) -> None:
-        """``workspace/didChangeWatchedFiles``: index the files again, off the event loop."""
-        index = self.index
-        if index is None:
+        """``workspace/didChangeWatchedFiles``: into the watcher's queue, where they meet its
+        own events of the same files; applied off the event loop (whether a file was deleted
+        is read from the disk then)."""
+        if self.watcher is None:
             return
-        paths = [uris.to_fs_path(c.uri) for c in changes if c.uri.startswith("file:")]
-        deleted = {
-            uris.to_fs_path(c.uri) for c in changes if c.type == types.FileChangeType.Deleted
-        }
+        paths = (uris.to_fs_path(c.uri) for c in changes if c.uri.startswith("file:"))
+        self.watcher.queue_all(p for p in paths if p)
 
-        def apply() -> None:
-            for path in paths:
-                if not path:
-                    continue
-                if path in deleted:
-                    index.remove_under(path)
-                else:
-                    index.update_file(path)
-
-        await asyncio.get_running_loop().run_in_executor(None, apply)
+    def _report(self, message: str) -> None:
+        """An index fault, from any thread: to the client, on the event loop."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            log.warning("%s", message)
+            return
+        loop.call_soon_threadsafe(self.client.log, message, types.MessageType.Warning)

@@ -1,4 +1,4 @@
-"""Dependencies run one way: the LSP layer (server, handlers, CLI) -> services -> pipeline
+"""Dependencies run one way: the LSP layer (server, protocol, handlers, CLI) -> services -> pipeline
 stages. A test walks every import in ``lsp_server`` (deferred ones too) and fails on a cycle or
 on a stage or service reaching up."""
 
@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "lsp_server"
-LSP_LAYER = ("lsp_server.server", "lsp_server.handlers", "lsp_server.cli", "lsp_server.__main__")
+LSP_LAYER = (
+    "lsp_server.server",
+    "lsp_server.protocol",
+    "lsp_server.handlers",
+    "lsp_server.cli",
+    "lsp_server.__main__",
+)
 SERVICES = ("lsp_server.services",)
 
 
