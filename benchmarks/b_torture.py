@@ -32,6 +32,7 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sysconfig
 import tempfile
@@ -474,6 +475,64 @@ def phase_watch(client: LspClient, tally: Tally, root: Path, n: int) -> dict:
     }
 
 
+def phase_index_faults(client: LspClient, tally: Tally, root: Path, index_dir: Path) -> dict:
+    """The SQLite index locked by another process, then overwritten with garbage, while the
+    server runs and files change: typing goes on, each fault is said once."""
+    stores = sorted(index_dir.glob("*.sqlite"))
+    if not stores:
+        return {"error": f"no index store in {index_dir}"}
+    store = stores[0]
+    doc = Document(client, (root / "index_faults.py").as_uri(), "def add(a, b):\n    return ")
+    seen = len(client.messages)
+
+    def complete_ms() -> float:
+        t = time.monotonic()
+        params = inline_params(doc.uri, {"line": 1, "character": 11}, 1)
+        settle(tally.send(client, INLINE, params)[1])
+        return (time.monotonic() - t) * 1000
+
+    def said(word: str, timeout_s: float) -> list[str]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            lines = [m for m in list(client.messages)[seen:] if word in m]
+            if lines:
+                return lines
+            time.sleep(0.5)
+        return []
+
+    lock = sqlite3.connect(store, timeout=0)
+    lock.execute("BEGIN EXCLUSIVE")
+    for i in range(20):
+        (root / f"while_locked_{i}.py").write_text(f"def locked_{i}():\n    return {i}\n")
+    locked_ms = [complete_ms() for _ in range(3)]
+    locked_said = said("locked", 15)
+    lock.rollback()
+    lock.close()
+    with open(store, "r+b") as fh:
+        fh.write(random.Random(0).randbytes(8192))
+    for i in range(5):
+        (root / f"after_corruption_{i}.py").write_text(f"def corrupt_{i}():\n    return {i}\n")
+    corrupt_ms = [complete_ms() for _ in range(3)]
+    corrupt_said = said("corrupt", 40)
+    client.close(doc.uri)
+    return {
+        "lockedSaid": locked_said[:1],
+        "lockedMessages": len(locked_said),
+        "completionMsWhileLocked": round(median(locked_ms) or 0),
+        "corruptSaid": corrupt_said[:1],
+        "completionMsAfterCorruption": round(median(corrupt_ms) or 0),
+        "storeReadable": _readable(store),
+    }
+
+
+def _readable(store: Path) -> bool:
+    try:
+        with sqlite3.connect(store) as conn:
+            return conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    except sqlite3.DatabaseError:
+        return False
+
+
 class SilentEngine:
     """A TCP server that accepts connections, reads, and never answers."""
 
@@ -579,6 +638,8 @@ def run(
     root = work / "workspace"
     root.mkdir()
     (root / "util.py").write_text("def helper(x):\n    return x * 2\n")
+    index_dir = work / "index"  # the server's SQLite index, where the faults can reach it
+    os.environ["INFILL_LSP_INDEX_DIR"] = str(index_dir)
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / f"torture-{label}.log"
     command = command or SERVER_CMD
@@ -597,6 +658,7 @@ def run(
             ("storm", lambda: phase_storm(client, tally, root, plan.storm)),
             ("files", lambda: phase_files(client, tally, plan.files)),
             ("watch", lambda: phase_watch(client, tally, root, plan.watch_files)),
+            ("index", lambda: phase_index_faults(client, tally, root, index_dir)),
             ("plain", lambda: plain_request(client, tally, root)),
         ]
         for name, phase in phases:
@@ -667,6 +729,7 @@ ROWS: list[tuple[str, Any]] = [
         "watch storm: index settled (s)",
         lambda r: f"{r['watch']['indexSettledS']} ({r['watch']['created']} files)",
     ),
+    ("index locked / corrupted: said, typing (ms)", lambda r: _index_cell(r["index"])),
     ("remote that never answers (ms per request)", lambda r: f"{r['remote']['latenciesMs']}"),
     (
         "SIGTERM during a fix: exit (s, code)",
@@ -674,6 +737,11 @@ ROWS: list[tuple[str, Any]] = [
     ),
     ("plain request afterwards", lambda r: repr(r["plain"]["suggestion"])[:40]),
 ]
+
+
+def _index_cell(index: dict) -> str:
+    said = f"{index['lockedMessages']} / {len(index['corruptSaid'])}"
+    return f"{said}, {index['completionMsWhileLocked']} / {index['completionMsAfterCorruption']}"
 
 
 def table(reports: list[dict]) -> str:

@@ -70,3 +70,10 @@ def test_a_team_engine_that_never_answers_costs_answers_not_the_server(report):
 
 def test_sigterm_during_a_fix_ends_the_server(report):
     assert report["sigterm"]["exitCode"] is not None
+
+
+def test_a_locked_then_corrupted_index_is_said_once_each_and_rebuilt(report):
+    index = report["index"]
+    assert index["lockedMessages"] == 1, index
+    assert index["corruptSaid"], index
+    assert index["storeReadable"]
