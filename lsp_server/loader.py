@@ -68,19 +68,44 @@ class LoadedModel:
         }
 
 
-def load_engine(settings: Settings, progress: Progress | None = None) -> LoadedModel:
-    """Blocking (seconds): call it from the model worker thread, never the event loop."""
+@dataclass(frozen=True)
+class Prepared:
+    """A load's file work done: the model file found, joined if needed and checked (no
+    llama.cpp yet), with the settings it was planned with. A reload prepares while the old
+    model still serves, so a missing or damaged file costs the reload, not the model in use."""
+
+    settings: Settings
+    resolved: ResolvedModel | None  # None: a remote engine (connected by ``load_prepared``)
+    choice: Choice | None = None
+
+
+def prepare(settings: Settings, progress: Progress | None = None) -> Prepared:
+    """Blocking (a join or a re-hash takes seconds): on the model worker, never the loop."""
     if settings.engine != "local":
+        return Prepared(settings, None)
+    explicit, spec, choice = plan(settings)
+    resolved = resolve_model(explicit or None, progress=progress, embedded=spec)
+    return Prepared(settings, resolved, choice)
+
+
+def load_prepared(prepared: Prepared) -> LoadedModel:
+    """The model of ``prepared`` loaded into llama.cpp, or the remote engine connected."""
+    settings = prepared.settings
+    if prepared.resolved is None:
         from lsp_server.engine.remote.connect import connect  # deferred: remote only
 
         engine, description = connect(settings)
         return LoadedModel(None, engine, description)
-    explicit, spec, choice = plan(settings)
-    loaded = _load(settings, resolve_model(explicit or None, progress=progress, embedded=spec))
-    loaded.choice = choice
+    loaded = _load(settings, prepared.resolved)
+    loaded.choice = choice = prepared.choice
     if choice is not None and choice.setting == AUTO:
         log.info("model auto: %s (%s)", choice.picked, choice.reason)
     return loaded
+
+
+def load_engine(settings: Settings, progress: Progress | None = None) -> LoadedModel:
+    """Blocking (seconds): call it from the model worker thread, never the event loop."""
+    return load_prepared(prepare(settings, progress))
 
 
 def plan(settings: Settings) -> tuple[str, EmbeddedModel, Choice | None]:

@@ -9,7 +9,8 @@ Joining writes a uniquely named temp file in the cache dir and renames it into p
 the checksum matches, so an interrupted or concurrent join never leaves a file that looks
 complete. A small sidecar remembers the verification (size, mtime, inode, digest) so later starts
 skip rehashing ~0.5-1 GB; a file that no longer matches its sidecar is hashed again, and a file
-that fails is deleted and joined afresh.
+that fails (truncated or overwritten in the cache) is deleted and joined afresh, said in one log
+line, or, without the chunk packages, in the error.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +36,8 @@ try:  # POSIX; elsewhere concurrent joins still cannot corrupt (unique temp + at
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 """Called with ``(done_bytes, total_bytes)`` while joining or re-verifying."""
@@ -145,6 +149,20 @@ def locate_chunks(spec: EmbeddedModel) -> list[Path]:
             f"(or INFILL_LSP_MODEL) at a FIM-capable GGUF file."
         )
     return [p for p in paths if p is not None]
+
+
+def _chunks_for(spec: EmbeddedModel, damaged: Path | None) -> list[Path]:
+    """``locate_chunks``; when the cached file was just found damaged (``damaged``), a missing
+    chunk's message says so first: the user saw a model that worked and must learn why not."""
+    try:
+        return locate_chunks(spec)
+    except ModelError as exc:
+        if damaged is None:
+            raise
+        raise ModelError(
+            f"The cached model file {damaged} was damaged (not the pinned size and checksum of "
+            f"{spec.title}) and was removed. {exc}"
+        ) from exc
 
 
 def _reinstall_hint(spec: EmbeddedModel) -> str:
@@ -324,9 +342,17 @@ def ensure_embedded(
             # Another process may have finished the join while we waited for the lock.
             if is_verified(spec, final):
                 return final
-            if final.exists() and _verify_existing(spec, final, progress):
+            damaged = final.exists()
+            if damaged and _verify_existing(spec, final, progress):
                 return final
-            parts = locate_chunks(spec)
+            if damaged:
+                log.warning(
+                    "the cached %s (%s) was damaged (not its pinned size and checksum) and was "
+                    "removed; assembling it again from its packages",
+                    spec.title,
+                    final,
+                )
+            parts = _chunks_for(spec, final if damaged else None)
             if locked:
                 _remove_stale_parts(directory, spec)  # before counting free space
             _check_space(directory, spec)

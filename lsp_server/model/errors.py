@@ -13,3 +13,8 @@ class ModelError(Exception):
 
 class GGUFError(ModelError):
     """The file is not a readable GGUF file (bad magic, truncated, unsupported version)."""
+
+
+class TruncatedGGUF(GGUFError):
+    """The file ends before its data does: cut off while being copied or downloaded, or
+    truncated on disk. Its fix is another copy, not another conversion."""

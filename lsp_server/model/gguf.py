@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import GGUFError
+from .errors import GGUFError, TruncatedGGUF
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -44,6 +44,18 @@ _SCALAR_FMT: dict[int, str] = {
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 
+DEFAULT_ALIGNMENT = 32
+# ggml tensor types -> (elements per block, bytes per block), as gguf-py's GGML_QUANT_SIZES
+# (0.19) lists them. A type missing here (newer than this table) counts only its offset.
+_BLOCKS: dict[int, tuple[int, int]] = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+    9: (32, 40), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176),
+    14: (256, 210), 15: (256, 292), 16: (256, 66), 17: (256, 74), 18: (256, 98),
+    19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82), 23: (256, 136), 24: (1, 1),
+    25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
+    34: (256, 54), 35: (256, 66), 39: (32, 17),
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class GGUFMetadata:
@@ -52,6 +64,7 @@ class GGUFMetadata:
     version: int
     tensor_count: int
     kv: dict[str, Any] = field(repr=False)
+    kv_end: int = 0  # where the tensor infos start (``check_complete`` reads them)
 
     @property
     def architecture(self) -> str | None:
@@ -134,7 +147,7 @@ class _Reader:
 
     def need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.end:
-            raise GGUFError(
+            raise TruncatedGGUF(
                 f"{self.path}: file is truncated or corrupt (needs {n} more bytes for {what} "
                 f"at offset {self.pos}, file has {self.end})"
             )
@@ -245,7 +258,49 @@ def _parse(buf: Any, path: str) -> GGUFMetadata:
         key = reader.string(f"key #{index}")
         vtype = reader.u32(f"the type of {key!r}")
         kv[key] = reader.value(vtype, repr(key))
-    return GGUFMetadata(version=version, tensor_count=tensor_count, kv=kv)
+    return GGUFMetadata(version=version, tensor_count=tensor_count, kv=kv, kv_end=reader.pos)
+
+
+def _data_end(buf: Any, path: str, metadata: GGUFMetadata) -> int:
+    """How long the file must be to hold every tensor's data, from the tensor infos."""
+    reader = _Reader(buf, path)
+    reader.pos = metadata.kv_end
+    end = 0
+    for index in range(metadata.tensor_count):
+        what = f"the info of tensor #{index}"
+        reader.string(what)
+        n_dims = reader.u32(what)
+        elements = 1
+        for _ in range(n_dims):
+            elements *= reader.u64(what)
+        ggml_type = reader.u32(what)
+        offset = reader.u64(what)
+        block, size = _BLOCKS.get(ggml_type, (1, 0))
+        end = max(end, offset + -(-elements // block) * size)
+    alignment = metadata.kv.get("general.alignment")
+    if not isinstance(alignment, int) or alignment <= 0:
+        alignment = DEFAULT_ALIGNMENT
+    if not end:  # no tensor data: no padding before it either (metadata-only test files)
+        return reader.pos
+    return -(-reader.pos // alignment) * alignment + end
+
+
+def check_complete(path: str | os.PathLike[str], metadata: GGUFMetadata) -> None:
+    """Raise TruncatedGGUF when the file ends before its tensor data does (cut off while
+    being copied or downloaded, or truncated on disk): llama.cpp would refuse it with no
+    reason a user can act on."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            size = len(buf)
+            needed = _data_end(buf, name, metadata)
+    except (OSError, ValueError) as exc:  # ValueError: mmap of a file emptied meanwhile
+        raise GGUFError(f"{name}: cannot read model file ({exc})") from exc
+    if size < needed:
+        raise TruncatedGGUF(
+            f"{name}: file is truncated: its tensor data needs {needed:,} bytes, the file has "
+            f"{size:,}"
+        )
 
 
 def read_metadata(path: str | os.PathLike[str]) -> GGUFMetadata:

@@ -5,9 +5,9 @@ Order: an explicit path (``--model`` flag or the ``modelPath`` setting), then th
 always wins, and a bad one is an error rather than a silent fall-back to the default: a user
 who asked for their model should be told why they are not getting it.
 
-Every file is read as GGUF and must carry FIM tokens here, because llama.cpp on a non-GGUF file
-fails with an unhelpful message (or aborts the process), and a model without FIM tokens would
-"work" while producing useless completions.
+Every file is read as GGUF, must hold all of its tensor data and must carry FIM tokens here,
+because llama.cpp on a non-GGUF or truncated file fails with an unhelpful message (or aborts the
+process), and a model without FIM tokens would "work" while producing useless completions.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..prompt.fim import FimDialect, describe_supported, detect_dialect
 from .default import DEFAULT_SELECTOR, EmbeddedModel, ProgressFn, embedded_model, ensure_embedded
-from .errors import GGUFError, ModelError
-from .gguf import GGUFMetadata, read_metadata
+from .errors import GGUFError, ModelError, TruncatedGGUF
+from .gguf import GGUFMetadata, check_complete, read_metadata
 
 MODEL_ENV = "INFILL_LSP_MODEL"
 
@@ -78,6 +78,13 @@ def _user_file(raw: str | os.PathLike[str], source: str) -> ResolvedModel:
         raise ModelError(f"{path} (from {label}) is a directory; point it at a .gguf model file.")
     try:
         metadata = read_metadata(path)
+        check_complete(path, metadata)
+    except TruncatedGGUF as exc:
+        raise ModelError(
+            f"{exc} (from {label}). The model file is damaged or incomplete (cut off while "
+            f"being copied or downloaded, or changed on disk): copy it again, or clear the "
+            f"path to use the embedded default model."
+        ) from exc
     except GGUFError as exc:
         raise ModelError(
             f"{exc} (from {label}). infill-lsp loads GGUF files; convert the model with "

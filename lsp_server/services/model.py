@@ -13,7 +13,7 @@ from lsprotocol import types
 from lsp_server import loader
 from lsp_server.engine.base import Cancelled, Engine, EngineError
 from lsp_server.engine.worker import ModelWorker
-from lsp_server.loader import LoadedModel, load_engine
+from lsp_server.loader import LoadedModel
 from lsp_server.model.choice import Choice, Verdict, failed, judged, retry_delay, untrusted
 from lsp_server.model.resolve import ModelError, ResolvedModel
 from lsp_server.services.client import Client, percent
@@ -95,18 +95,20 @@ class ModelService:
             self.set_state("ready", self.loaded.engine.name)
 
     async def load(self) -> None:
-        """Load the model on the worker, reporting $/progress; never raises."""
+        """Load the model on the worker, reporting $/progress; never raises.
+
+        The model file is found and checked first (``loader.prepare``) while the model loaded
+        before still serves; only then is that one let go, before the new one takes memory
+        (llama.cpp frees it with the last reference; a fix still running on it keeps it until
+        it ends). A reload whose file is missing or damaged thus leaves the old model serving.
+        """
         if not self.config.settings.enable:
             self.set_state("disabled")
             return
-        # Let the old model go before the new one takes memory (llama.cpp frees it with the
-        # last reference; a fix still running on it keeps it until it ends).
         self._stop_measuring()
         self._untrusted = 0
         self._loads += 1
         this_load = self._loads
-        self.loaded = None
-        self.on_unload()
         self.set_state("loading")
         progress = await self.client.progress("infill-lsp: loading model")
 
@@ -116,35 +118,57 @@ class ModelService:
                 progress.report(f"preparing model {pct}%", pct)
 
         try:
-            loaded = await asyncio.wrap_future(
+            prepared = await asyncio.wrap_future(
                 # the settings as they are when the job runs, not when it was queued
-                self.worker.submit(lambda: load_engine(self.config.settings, report))
+                self.worker.submit(lambda: loader.prepare(self.config.settings, report))
+            )
+            if this_load != self._loads:  # a newer load (settings changed meanwhile) goes on
+                return
+            self.loaded = None
+            self.on_unload()
+            loaded = await asyncio.wrap_future(
+                self.worker.submit(lambda: loader.load_prepared(prepared))
             )
         except EngineError as exc:  # a remote engine not there (yet): tried again
-            if not exc.unreachable:
-                self.set_state("error", str(exc))
-                self.client.tell(f"infill-lsp: {exc}")
-                progress.end(self.state)
-                return
-            delay = REMOTE_RETRY_S[min(self._remote_tries, len(REMOTE_RETRY_S) - 1)]
-            self._remote_tries += 1
-            self.set_state("error", f"{exc} (trying again in {delay:.0f} s)")
-            if self._remote_tries == 1:
-                self.client.tell(f"infill-lsp: {self.message}")
-            self._retry = asyncio.get_running_loop().call_later(delay, self._retry_load, this_load)
+            self._engine_failed(exc, this_load)
         except (ModelError, ValueError, OSError) as exc:  # what a user can act on
-            self.set_state("error", str(exc))
-            self.client.tell(f"infill-lsp: {exc}")
+            self._failed(str(exc))
         except Exception as exc:  # a llama.cpp failure we did not foresee: still never stuck
             log.exception("model load failed")
-            self.set_state("error", f"model load failed: {exc}")
-            self.client.tell(f"infill-lsp: {self.message}")
+            self._failed(f"model load failed: {exc}")
         else:
             if this_load == self._loads:
                 self._ready(loaded)
             else:  # a newer load (settings changed meanwhile) supersedes this one
                 loaded.engine.close()
-        progress.end(self.state)
+        finally:
+            progress.end(self.state)
+
+    def _failed(self, message: str) -> None:
+        """A load failed: said once. A model loaded before that still serves (the failure came
+        before it was let go) goes on serving, and the message says so."""
+        if self.loaded is None:
+            self.set_state("error", message)
+            self.client.tell(f"infill-lsp: {message}")
+            return
+        name = self.loaded.engine.name
+        self.set_state("ready", name)
+        self.client.tell(
+            f"infill-lsp: {message} (the model loaded before, {name}, keeps serving)",
+            types.MessageType.Warning,
+        )
+
+    def _engine_failed(self, exc: EngineError, this_load: int) -> None:
+        """A remote engine failed to connect: an error, or (unreachable) tried again."""
+        if not exc.unreachable:
+            self._failed(str(exc))
+            return
+        delay = REMOTE_RETRY_S[min(self._remote_tries, len(REMOTE_RETRY_S) - 1)]
+        self._remote_tries += 1
+        self.set_state("error", f"{exc} (trying again in {delay:.0f} s)")
+        if self._remote_tries == 1:
+            self.client.tell(f"infill-lsp: {self.message}")
+        self._retry = asyncio.get_running_loop().call_later(delay, self._retry_load, this_load)
 
     def _retry_load(self, load: int) -> None:
         """A remote engine was not there: load again, unless another load came meanwhile."""

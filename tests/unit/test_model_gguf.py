@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from lsp_server.model.errors import GGUFError, ModelError
-from lsp_server.model.gguf import read_metadata
+from lsp_server.model.errors import GGUFError, ModelError, TruncatedGGUF
+from lsp_server.model.gguf import check_complete, read_metadata
 from tests.helpers.gguf_writer import (
     T_BOOL,
     T_FLOAT32,
@@ -18,6 +18,7 @@ from tests.helpers.gguf_writer import (
     T_STRING,
     T_UINT8,
     T_UINT16,
+    T_UINT32,
     T_UINT64,
     Typed,
     gguf_bytes,
@@ -184,3 +185,26 @@ def test_large_vocabulary_reads_every_token(tmp_path):
     meta = read_metadata(path)
     assert len(meta.tokens) == n and meta.tokens[-1] == f"Ġtoken{n - 1}"
     assert meta.tokens[12_345] == "Ġtoken12345"
+
+
+def with_tensors(alignment: int = 64) -> bytes:
+    """A GGUF with two tensors: 10 F32 values at offset 0, one Q4_K block (256 values, 144
+    bytes) at offset 64, after the tensor infos and the alignment padding."""
+    tensors = [(b"a", (10,), 0, 0), (b"b", (16, 16), 12, 64)]
+    out = gguf_bytes({"general.alignment": Typed(T_UINT32, alignment)}, tensor_count=2)
+    for name, dims, ggml_type, offset in tensors:
+        out += struct.pack("<Q", len(name)) + name + struct.pack("<I", len(dims))
+        out += b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", ggml_type, offset)
+    out += b"\0" * (-len(out) % alignment)
+    return out + b"\1" * (64 + 144)
+
+
+def test_a_file_cut_before_its_tensor_data_ends_is_truncated(tmp_path):
+    full = with_tensors()
+    path = tmp_path / "m.gguf"
+    path.write_bytes(full)
+    check_complete(path, read_metadata(path))
+    for cut in (1, 144, 64 + 144):  # into the last tensor, its whole data, all data
+        path.write_bytes(full[:-cut])
+        with pytest.raises(TruncatedGGUF, match=f"needs {len(full):,} bytes, the file has"):
+            check_complete(path, read_metadata(path))
