@@ -212,6 +212,46 @@ def test_an_engine_that_accepts_and_never_answers_does_not_hold_up_the_start(mon
     assert described["dialectFrom"] == "name" and engine.slot is None
 
 
+def test_a_tokenize_that_is_never_answered_puts_the_engine_down_and_prompts_estimated(
+    monkeypatch,
+):
+    """A hung llama-server: the first prompt's /tokenize waits the short question timeout,
+    the outage is told once, and until the backoff passes prompts are estimated at once and
+    requests fail fast, instead of each waiting on /tokenize and then on /completion."""
+    import socket
+    import time
+
+    from lsp_server.engine.base import CancelToken, GenerationRequest
+    from lsp_server.engine.remote import connect as connect_module
+    from lsp_server.engine.remote import http as http_module
+    from lsp_server.engine.remote.http import RemoteError
+    from lsp_server.engine.remote.vocab import estimate_pieces
+
+    monkeypatch.setattr(connect_module, "DISCOVERY_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(http_module, "RETRY_DELAYS_S", ())
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # accepts connections, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        engine, described = connect(settings(url, remote_model="qwen2.5-coder-7b"))
+        assert described["tokens"] == "server"
+        reports: list[tuple[str, str]] = []
+        engine.on_health = lambda state, message: reports.append((state, message))
+        started = time.monotonic()
+        text = "def add(a, b):\n    return a"
+        assert engine.detokenize(engine.tokenize(text)) == text  # estimated pieces
+        assert len(engine.tokenize(text)) == len(estimate_pieces(text))
+        assert 0.2 < time.monotonic() - started < 2
+        assert [state for state, _ in reports] == ["down"]
+        assert "did not answer within 0.3 s" in reports[0][1]
+        started = time.monotonic()
+        for i in range(5):  # while it is down: no question and no request waits for it
+            prompt = engine.tokenize(f"x{i} = ")
+            with pytest.raises(RemoteError, match="next try in"):
+                engine.generate(GenerationRequest(prompt, 8, max_time_ms=1500), CancelToken())
+        assert time.monotonic() - started < 0.5 and len(reports) == 1
+
+
 def test_a_server_not_there_at_start_is_an_unreachable_engine_unless_the_name_tells(monkeypatch):
     import socket
 
@@ -234,6 +274,7 @@ async def test_the_model_service_tries_a_remote_engine_again_until_it_is_there(m
     told once, loaded again with backoff, then ready."""
     import asyncio
 
+    from lsp_server import loader
     from lsp_server.engine.remote.http import RemoteError
     from lsp_server.loader import LoadedModel
     from lsp_server.services import model as model_service
@@ -244,13 +285,14 @@ async def test_the_model_service_tries_a_remote_engine_again_until_it_is_there(m
     answers = [RemoteError("the engine answered HTTP 503: loading", unreachable=True)] * 2
     tries = []
 
-    def load_engine(_settings, _progress=None):
+    def connect(_prepared):
         tries.append(1)
         if answers:
             raise answers.pop()
         return LoadedModel(None, engine, {"engine": "llama-server"})
 
-    monkeypatch.setattr(model_service, "load_engine", load_engine)
+    monkeypatch.setattr(loader, "prepare", lambda settings, _progress=None: settings)
+    monkeypatch.setattr(loader, "load_prepared", connect)
     monkeypatch.setattr(model_service, "REMOTE_RETRY_S", (0.01,))
     h = Harness(engine, prefetch=False)
     model = h.services.model

@@ -1,7 +1,9 @@
 """Remote engines' wire protocols and failure handling, against small stub HTTP servers that
 speak each engine's streaming format (the real OpenAI-compatible server is in
 tests/e2e/test_remote.py): llama-server SSE, Ollama JSON lines, OpenAI SSE; stopping early
-closes the stream; errors say what to do; a dead engine fails fast until its backoff passes."""
+closes the stream; errors say what to do; a dead engine fails fast until its backoff passes,
+and so does one that accepts requests and never answers, once a request has waited as long as
+its time budget allows."""
 
 from __future__ import annotations
 
@@ -14,10 +16,17 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from lsp_server.engine.base import CancelToken, EngineError, GenerationRequest
-from lsp_server.engine.remote.engine import RemoteEngine, dialect_name
+from lsp_server.engine.remote import engine as remote_engine
+from lsp_server.engine.remote.engine import (
+    ANSWER_WAIT_MIN_S,
+    RemoteEngine,
+    answer_wait_s,
+    dialect_name,
+)
 from lsp_server.engine.remote.http import Http, RemoteError
 from lsp_server.engine.remote.vocab import TextVocab, estimate_pieces
 from tests.helpers.http_stub import HttpStub
+from tests.helpers.silent_engine import SilentEngine
 
 
 class Stub(HttpStub):
@@ -191,3 +200,46 @@ def test_dialect_from_the_model_name_or_the_setting():
     assert dialect_name("codellama", "my-model", "") == "codellama"
     with pytest.raises(ValueError, match="remoteFimDialect"):
         dialect_name("auto", "my-model", "http://box:8080")
+
+
+def test_the_wait_for_an_answer_is_tied_to_the_requests_time_budget():
+    def wait(max_time_ms: float, timeout_s: float = 30.0) -> float:
+        return answer_wait_s(GenerationRequest([1], 8, max_time_ms=max_time_ms), timeout_s)
+
+    assert wait(1500) == ANSWER_WAIT_MIN_S == 5.0  # a completion: 5 s, not remoteTimeoutMs
+    assert wait(10_000) == 20.0  # twice the budget
+    assert wait(120_000) == 30.0  # a fix: at most remoteTimeoutMs
+    assert wait(1500, timeout_s=1.0) == 1.0
+    assert wait(0) == 30.0  # no budget (the CLI): remoteTimeoutMs
+
+
+def test_an_engine_that_accepts_and_never_answers_is_down_until_it_answers(monkeypatch):
+    monkeypatch.setattr(remote_engine, "ANSWER_WAIT_MIN_S", 0.5)
+    stub = SilentEngine("a + b")
+    try:
+        e = RemoteEngine(
+            "openai",
+            Http(stub.url, timeout_s=30),  # remoteTimeoutMs' default
+            model="qwen2.5-coder",
+            dialect="qwen",
+            vocab_splitter=estimate_pieces,
+            n_ctx=4096,
+        )
+        reports: list[tuple[str, str]] = []
+        e.on_health = lambda state, message: reports.append((state, message))
+        started = time.monotonic()
+        with pytest.raises(RemoteError, match=r"did not answer within 0.5 s") as info:
+            e.generate(request(e, max_time_ms=200), CancelToken())
+        assert info.value.unreachable and 0.4 < time.monotonic() - started < 3
+        started = time.monotonic()
+        for _ in range(10):  # while it is down: no request waits for it again
+            with pytest.raises(RemoteError, match="next try in"):
+                e.generate(request(e, max_time_ms=200), CancelToken())
+        assert time.monotonic() - started < 0.5 and stub.requests == 1
+        stub.speak()
+        time.sleep(remote_engine.BACKOFF_S[0])
+        assert e.generate(request(e, max_time_ms=200), CancelToken()).text == "a + b"
+        assert [state for state, _ in reports] == ["down", "up"]
+        assert "did not answer within 0.5 s" in reports[0][1]
+    finally:
+        stub.close()

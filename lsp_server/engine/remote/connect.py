@@ -13,11 +13,17 @@ from lsp_server.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Questions that are not generations (discovery, /tokenize) are answered at once by a live
+# engine: a few seconds at most each, so an engine that accepts and never answers holds up
+# neither the start nor a prompt's tokenization (the requests then meet the dead-engine
+# backoff).
 DISCOVERY_TIMEOUT_S = 3.0
 
 
 def _server_splitter(http: Http):
-    """Pieces from llama-server's own /tokenize (with_pieces), cached per text."""
+    """Pieces from llama-server's own /tokenize (with_pieces), cached per text. Raises
+    RemoteError when it is not answered: the engine then estimates (``RemoteEngine``), and
+    counts an engine that is not there as down."""
 
     @functools.lru_cache(maxsize=16384)
     def pieces(text: str) -> tuple[str, ...]:
@@ -31,10 +37,7 @@ def _server_splitter(http: Http):
         return tuple(out)
 
     def split(text: str) -> list[str]:
-        try:
-            return list(pieces(text))
-        except RemoteError:
-            return estimate_pieces(text)
+        return list(pieces(text))
 
     return split
 
@@ -47,21 +50,19 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
         api_key=api_key_from(settings.remote_api_key_env),
         timeout_s=settings.remote_timeout_ms / 1000,
     )
+    asking = Http(  # for questions that are not generations
+        settings.remote_url,
+        api_key=http.api_key,
+        timeout_s=min(DISCOVERY_TIMEOUT_S, settings.remote_timeout_ms / 1000),
+    )
     if settings.remote_vocab:
         splitter, tokens = gguf_splitter(settings.remote_vocab), "vocab"
     elif settings.engine == "llama-server":
-        splitter, tokens = _server_splitter(http), "server"
+        splitter, tokens = _server_splitter(asking), "server"
     else:
         splitter, tokens = estimate_pieces, "estimate"
     found = None
     if settings.engine == "llama-server":
-        # a few seconds at most per question: an engine that accepts and never answers must
-        # not hold up the start (the requests then meet the dead-engine backoff)
-        asking = Http(
-            settings.remote_url,
-            api_key=http.api_key,
-            timeout_s=min(DISCOVERY_TIMEOUT_S, settings.remote_timeout_ms / 1000),
-        )
         dialect_set = bool(settings.remote_fim_dialect) and settings.remote_fim_dialect != "auto"
         found = discover.llama_server(asking, vocabulary=not dialect_set)
     if found is not None and found.notes:

@@ -10,7 +10,10 @@ contains a placeholder is dropped (it would paste a placeholder into the user's 
 
 A dead engine: the first failure is reported once (``health``), later requests fail fast
 without a connection attempt until a backoff has passed (1 s doubling to 30 s); the first
-success after that reports the recovery.
+success after that reports the recovery. An engine that accepts a request and never answers
+(hung, or its queue stuck) counts as dead once the request has waited ``answer_wait_s``: the
+request's own time budget sets it, so a completion (``maxTimeMs`` 1.5 s) waits at most 5 s,
+not ``remoteTimeoutMs`` (30 s).
 """
 
 from __future__ import annotations
@@ -30,12 +33,17 @@ from lsp_server.engine.base import (
     Health,
 )
 from lsp_server.engine.remote.http import Http, RemoteError
-from lsp_server.engine.remote.vocab import TextVocab
+from lsp_server.engine.remote.vocab import Splitter, TextVocab, estimate_pieces
 from lsp_server.prompt.fim import FimDialect, spellings
 
 log = logging.getLogger(__name__)
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+# How long a request with a time budget waits for the engine (the answer's start, then each
+# streamed line): this many times its budget, but never less than the floor, which leaves
+# room for the prompt's evaluation and a queue on a busy team box before the first token.
+ANSWER_WAIT_FACTOR = 2.0
+ANSWER_WAIT_MIN_S = 5.0
 KINDS = ("llama-server", "openai", "ollama")
 
 
@@ -112,6 +120,18 @@ PROTOCOLS: dict[str, Protocol] = {
 }
 
 
+def answer_wait_s(request: GenerationRequest, timeout_s: float) -> float:
+    """How long ``request`` waits for a silent engine before the engine counts as down:
+    ``timeout_s`` (``remoteTimeoutMs``) for a request without a time budget, else
+    ``ANSWER_WAIT_FACTOR`` times its budget (``max_time_ms``), at least ``ANSWER_WAIT_MIN_S``
+    and at most ``timeout_s``: an answer that starts later than that is of no use to a
+    keystroke, and the worker would be held by it."""
+    if request.max_time_ms <= 0:
+        return timeout_s
+    budget_s = request.max_time_ms / 1000
+    return min(timeout_s, max(ANSWER_WAIT_MIN_S, ANSWER_WAIT_FACTOR * budget_s))
+
+
 def dialect_name(setting: str, model: str, url: str) -> str:
     """The FIM dialect of a remote model: the setting, else guessed from the model's name."""
     if setting and setting != "auto":
@@ -169,7 +189,7 @@ class RemoteEngine:
         self.redact = redact
         roles = ("prefix", "suffix", "middle", "repo_name", "file_sep")
         specials = tuple(s for role in roles for s in names[role]) + names["stops"]
-        self.vocab = TextVocab(vocab_splitter, specials)
+        self.vocab = TextVocab(self._pieces_by(vocab_splitter), specials)
         ids = self.vocab.special_ids
         self.dialect = FimDialect(
             name=dialect,
@@ -220,14 +240,33 @@ class RemoteEngine:
             return ""
         return self.vocab.detokenize([token_id], special=True)
 
+    def _pieces_by(self, split: Splitter) -> Splitter:
+        """``split``, estimated instead while the engine is down or when it does not answer
+        (llama-server's /tokenize), which counts as an outage: a hung engine must not hold
+        each prompt's tokenization for a timeout before the request meets the backoff."""
+
+        def pieces(text: str) -> list[str]:
+            if self._down_for() > 0:
+                return estimate_pieces(text)
+            try:
+                return split(text)
+            except RemoteError as exc:
+                if exc.unreachable:
+                    self._went_down(exc)
+                return estimate_pieces(text)
+
+        return pieces
+
     # -- health ---------------------------------------------------------------------------
-    def _check_up(self) -> None:
+    def _down_for(self) -> float:
+        """Seconds until the next try at a down engine (0: up, or its backoff has passed)."""
         with self._lock:
-            if time.monotonic() < self._down_until:
-                wait = self._down_until - time.monotonic()
-                raise RemoteError(
-                    f"{self._down_reason} (next try in {wait:.0f} s)", unreachable=True
-                )
+            return max(0.0, self._down_until - time.monotonic())
+
+    def _check_up(self) -> None:
+        wait = self._down_for()
+        if wait > 0:
+            raise RemoteError(f"{self._down_reason} (next try in {wait:.0f} s)", unreachable=True)
 
     def _went_down(self, exc: RemoteError) -> None:
         with self._lock:
@@ -276,7 +315,8 @@ class RemoteEngine:
         text, finish, evaluated, first_at = "", "length", None, None
         try:
             with self._slots:
-                for event in self.http.stream(self.protocol.path, body, stop_early):
+                wait_s = answer_wait_s(request, self.http.timeout_s)
+                for event in self.http.stream(self.protocol.path, body, stop_early, wait_s):
                     piece = self.protocol.text(event)
                     if piece and first_at is None:
                         first_at = time.perf_counter()

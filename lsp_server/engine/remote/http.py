@@ -49,12 +49,12 @@ class Http:
         self.api_key = api_key
         self.timeout_s = timeout_s
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self, timeout_s: float) -> http.client.HTTPConnection:
         if self.scheme == "https":
             return http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.timeout_s, context=ssl.create_default_context()
+                self.host, self.port, timeout=timeout_s, context=ssl.create_default_context()
             )
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout_s)
 
     def _headers(self, stream: bool) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "User-Agent": "infill-lsp"}
@@ -64,16 +64,25 @@ class Http:
         return headers
 
     def _open(
-        self, method: str, path: str, body: Any, stream: bool, cancel: CancelToken | None
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        stream: bool,
+        cancel: CancelToken | None,
+        timeout_s: float | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send the request and read the status line; retried (with backoff) only when the
-        connection itself failed, i.e. the engine never received the request."""
+        connection itself failed, i.e. the engine never received the request. ``timeout_s``
+        (default: the client's) bounds the connection and every wait for the engine: an
+        engine that accepts the request and never answers is "unreachable" after it."""
         data = json.dumps(body).encode("utf-8") if body is not None else None
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         attempt = 0
         while True:
             if cancel is not None:
                 cancel.check()
-            conn = self._connection()
+            conn = self._connection(timeout_s)
             try:
                 conn.connect()
             except (OSError, http.client.HTTPException) as exc:
@@ -92,6 +101,11 @@ class Http:
                 conn.close()
                 if cancel is not None and cancel.cancelled:
                     raise Cancelled(cancel.reason) from exc
+                if isinstance(exc, TimeoutError):  # accepted, then silence
+                    raise RemoteError(
+                        f"the engine at {self.url} did not answer within {timeout_s:g} s",
+                        unreachable=True,
+                    ) from exc
                 raise RemoteError(
                     f"the engine at {self.url} dropped the request: {_reason(exc)}",
                     unreachable=True,
@@ -129,10 +143,15 @@ class Http:
         except ValueError as exc:
             raise RemoteError(f"the engine at {self.url} did not answer JSON") from exc
 
-    def stream(self, path: str, body: Any, cancel: CancelToken) -> Iterator[dict[str, Any]]:
+    def stream(
+        self, path: str, body: Any, cancel: CancelToken, timeout_s: float | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The events of a streamed answer (SSE ``data:`` lines or JSON lines), until the
-        stream ends. Cancelling closes the connection: the engine stops generating."""
-        conn, response = self._open("POST", path, body, True, cancel)
+        stream ends. Cancelling closes the connection: the engine stops generating.
+        ``timeout_s`` (default: the client's) bounds each wait for the engine, the answer's
+        start and then every line."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        conn, response = self._open("POST", path, body, True, cancel, timeout_s)
 
         def abort() -> None:
             with contextlib.suppress(OSError):
@@ -163,6 +182,11 @@ class Http:
         except (OSError, http.client.HTTPException) as exc:
             if cancel.cancelled:
                 raise Cancelled(cancel.reason) from exc
+            if isinstance(exc, TimeoutError):
+                raise RemoteError(
+                    f"the engine at {self.url} stopped answering (nothing for {timeout_s:g} s)",
+                    unreachable=True,
+                ) from exc
             raise RemoteError(
                 f"the engine at {self.url} broke off: {_reason(exc)}", unreachable=True
             ) from exc
