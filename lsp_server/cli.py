@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from lsp_server import __version__
+from lsp_server import __version__, terminate
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -214,7 +214,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - started
     snapshot = Snapshot(text, offset, normalise(args.language, path), os.path.abspath(path))
     result = Completer(loaded.engine).complete(snapshot, CancelToken(), settings)
-    print(result.text, flush=True)
+    terminate.answer(result.text + "\n")
     print(
         f"[model {loaded.engine.name} loaded in {load_s:.1f}s; {result.stats()}]",
         file=sys.stderr,
@@ -276,7 +276,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     diff = difflib.unified_diff(
         text.splitlines(keepends=True), fixed.splitlines(keepends=True), path, path
     )
-    sys.stdout.writelines(diff)
+    terminate.answer("".join(diff))
     return 0
 
 
@@ -284,6 +284,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lsp_server.server import build_server
 
     server = build_server()
+    terminate.stop_on_sigterm(server.services.shutdown)
     if args.model:  # before initializationOptions, which may name another model
         applied = server.services.apply_settings({"modelPath": args.model}, "--model")
         if applied.errors:
@@ -386,13 +387,18 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "complete":
-        return cmd_complete(args)
-    if args.command == "fix":
-        return cmd_fix(args)
-    if args.command == "model":
-        return cmd_model(args)
-    return cmd_serve(args)
+    one_shot = {"complete": cmd_complete, "fix": cmd_fix, "model": cmd_model}
+    if args.command not in one_shot:
+        return cmd_serve(args)
+    try:
+        with terminate.raising_on_sigterm():
+            return one_shot[args.command](args)
+    except terminate.Terminated:
+        print(
+            f"infill-lsp: {args.command} terminated (SIGTERM); no file was changed",
+            file=sys.stderr,
+        )
+        return terminate.EXIT_TERMINATED
 
 
 if __name__ == "__main__":

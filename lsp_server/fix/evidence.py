@@ -22,6 +22,8 @@ import tempfile
 import textwrap
 from dataclasses import dataclass
 
+from lsp_server.engine.base import CancelToken
+
 MAX_EXAMPLES = 12
 EXAMPLE_TIMEOUT_S = 2
 # `f(1, 2) == 3`, `f(1) ➞ 2`, `f(1) => 2`, `f(1) -> 2`, `f(1) ==> 2`, `f(1) should return 2`
@@ -139,11 +141,16 @@ for _call, _want in _json.loads({examples!r}):
 
 
 def run_user_code(
-    python: str, args: list[str], cwd: str, timeout_s: float
+    python: str, args: list[str], cwd: str, timeout_s: float, cancel: CancelToken | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python args`` for the fix action's evidence: a minimal environment (no secrets of
     the server's environment), output captured, a hard timeout. Raises OSError (interpreter
-    missing) and subprocess.TimeoutExpired."""
+    missing) and subprocess.TimeoutExpired.
+
+    ``cancel`` kills the child at once (then ``Cancelled`` is raised): a fix cancelled by the
+    user, or by the server leaving on SIGTERM, must not wait for (or orphan) a test that may
+    run for ``fixTestTimeoutMs``. Any exception here kills it too, as ``subprocess.run`` does.
+    """
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", ""),
@@ -151,22 +158,36 @@ def run_user_code(
         "PYTHONIOENCODING": "utf-8",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    return subprocess.run(
+    with subprocess.Popen(
         [python, *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
         env=env,
-        timeout=timeout_s,
-        check=False,
-    )
+    ) as child:
+        stop = cancel.on_cancel(child.kill) if cancel is not None else lambda: None
+        try:
+            stdout, stderr = child.communicate(timeout=timeout_s)
+        except BaseException:  # the timeout, a cancel's broken pipe, SIGTERM in the CLI
+            child.kill()
+            raise
+        finally:
+            stop()
+    if cancel is not None:
+        cancel.check()
+    return subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
 
 
 def run_examples(
-    module: str, examples: list[Example], python: str, timeout_s: float = 10.0
+    module: str,
+    examples: list[Example],
+    python: str,
+    timeout_s: float = 10.0,
+    cancel: CancelToken | None = None,
 ) -> list[Outcome] | None:
     """Each example's outcome against ``module``; None when the run itself failed (timeout,
-    import error, interpreter missing)."""
+    import error, interpreter missing); ``Cancelled`` when ``cancel`` fired."""
     program = _HARNESS.format(
         module=json.dumps(module),
         examples=json.dumps([[e.call, e.expected] for e in examples]),
@@ -174,7 +195,7 @@ def run_examples(
     )
     with tempfile.TemporaryDirectory(prefix="infill-fix-") as scratch:
         try:
-            proc = run_user_code(python, ["-I", "-c", program], scratch, timeout_s)
+            proc = run_user_code(python, ["-I", "-c", program], scratch, timeout_s, cancel)
         except (OSError, subprocess.TimeoutExpired):
             return None
     rows = [line for line in proc.stdout.splitlines() if line.startswith("[")]

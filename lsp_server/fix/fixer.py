@@ -91,15 +91,17 @@ class Fixer:
         language: str,
         tests: NamedTests | None,
         outcome: FixOutcome,
+        cancel: CancelToken | None = None,
     ) -> tuple[Verifier | None, tuple[str, ...]]:
         """The checks that can run on this function (None: no evidence), and the descriptions
-        of those the function fails as it is (the evidence shown to the model)."""
+        of those the function fails as it is (the evidence shown to the model). ``cancel``
+        kills a check's run in progress (``Cancelled``)."""
         if not self.settings.fix_run_examples:
             if tests is not None and tests.node_ids:
                 outcome.notes.append("the named test was not run (fixRunExamples is off)")
             return None, ()
         verifier = Verifier.for_function(
-            document, function, language, self.settings.example_python(), tests
+            document, function, language, self.settings.example_python(), tests, cancel
         )
         baseline = verifier.baseline(function.text)
         outcome.notes.extend(verifier.problems)
@@ -124,7 +126,9 @@ class Fixer:
         outcome = FixOutcome(function, None, [], "")
         if progress is not None and tests is not None and tests.node_ids:
             progress("running the named test…", 0)
-        verifier, failing = self.verifier(document, function, request.language, tests, outcome)
+        verifier, failing = self.verifier(
+            document, function, request.language, tests, outcome, cancel
+        )
         if failing:
             request = dataclasses.replace(request, evidence=request.evidence + failing)
         try:

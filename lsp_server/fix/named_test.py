@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lsp_server.engine.base import CancelToken
 from lsp_server.fix.evidence import NO_NETWORK, run_user_code
 
 MAX_DETAIL = 400  # characters of failure shown per test
@@ -170,9 +171,11 @@ def run_tests(
     node_ids: tuple[str, ...],
     python: str,
     timeout_s: float,
+    cancel: CancelToken | None = None,
 ) -> list[CaseOutcome]:
     """The outcome of each test ``node_ids`` collects, with ``path`` serving ``document``.
-    Raises CannotRun when they cannot run (with the reason the user needs)."""
+    Raises CannotRun when they cannot run (with the reason the user needs), ``Cancelled``
+    when ``cancel`` fired (the run is killed)."""
     reason = refuse(node_ids, path, root)
     if reason:
         raise CannotRun(reason)
@@ -193,7 +196,7 @@ def run_tests(
             args=json.dumps(args),
         )
         try:
-            run_user_code(python, ["-c", program], root, timeout_s)
+            run_user_code(python, ["-c", program], root, timeout_s, cancel)
         except subprocess.TimeoutExpired as exc:
             raise CannotRun(f"the test run took longer than {timeout_s:g} s") from exc
         except OSError as exc:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from lsp_server.engine.base import CancelToken
 from lsp_server.fix.answer import replace_function
 from lsp_server.fix.evidence import docstring_examples, module_for, run_examples
 from lsp_server.fix.function import FunctionSpan
@@ -49,15 +50,24 @@ class Suite(Protocol):
 class ExampleSuite:
     singular, plural = "docstring example", "docstring examples"
 
-    def __init__(self, document: str, function: FunctionSpan, python: str) -> None:
+    def __init__(
+        self,
+        document: str,
+        function: FunctionSpan,
+        python: str,
+        cancel: CancelToken | None = None,
+    ) -> None:
         self.document, self.function, self.python = document, function, python
+        self.cancel = cancel
         self.examples = docstring_examples(function.text, function.name)
 
     def run(self, candidate: str) -> list[Check]:
         module = module_for(
             self.document, self.function.start_line, self.function.end_line, candidate
         )
-        outcomes = run_examples(module, self.examples, self.python) if module else None
+        outcomes = (
+            run_examples(module, self.examples, self.python, cancel=self.cancel) if module else None
+        )
         if outcomes is None:
             raise RuntimeError("the docstring examples could not run")
         return list(outcomes)
@@ -67,15 +77,24 @@ class NamedTestSuite:
     singular, plural = "named test", "named tests"
 
     def __init__(
-        self, document: str, function: FunctionSpan, tests: NamedTests, python: str
+        self,
+        document: str,
+        function: FunctionSpan,
+        tests: NamedTests,
+        python: str,
+        cancel: CancelToken | None = None,
     ) -> None:
         self.document, self.function, self.tests, self.python = document, function, tests, python
+        self.cancel = cancel
 
     def run(self, candidate: str) -> list[Check]:
         document = replace_function(self.document, self.function, candidate)
         t = self.tests
         try:
-            return list(run_tests(document, t.path, t.root, t.node_ids, self.python, t.timeout_s))
+            outcomes = run_tests(
+                document, t.path, t.root, t.node_ids, self.python, t.timeout_s, self.cancel
+            )
+            return list(outcomes)
         except CannotRun as exc:
             raise RuntimeError(str(exc)) from exc
 
@@ -96,18 +115,20 @@ class Verifier:
         language: str,
         python: str,
         tests: NamedTests | None = None,
+        cancel: CancelToken | None = None,
     ) -> Verifier:
         """The suites that apply: named tests (Python), then docstring examples (module-level
-        Python functions: a method needs an instance the examples do not show how to build)."""
+        Python functions: a method needs an instance the examples do not show how to build).
+        ``cancel`` (the fix's) kills a run in progress: the suites then raise ``Cancelled``."""
         suites: list[Suite] = []
         problems = []
         if tests is not None and tests.node_ids:
             if language == "python":
-                suites.append(NamedTestSuite(document, function, tests, python))
+                suites.append(NamedTestSuite(document, function, tests, python, cancel))
             else:
                 problems.append("only Python tests (pytest) can be run")
         if language == "python" and not function.indent:
-            examples = ExampleSuite(document, function, python)
+            examples = ExampleSuite(document, function, python, cancel)
             if examples.examples:
                 suites.append(examples)
         verifier = cls(suites)

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 
-from lsp_server.fix.evidence import Example, docstring_examples, module_for, run_examples
+import pytest
+
+from lsp_server.engine.base import Cancelled, CancelToken
+from lsp_server.fix.evidence import (
+    Example,
+    docstring_examples,
+    module_for,
+    run_examples,
+    run_user_code,
+)
 
 FUNC = '''def add(a, b):
     """Add two numbers.
@@ -82,3 +93,14 @@ def test_malformed_doctest_gives_the_inline_examples_only():
     return s
 '''
     assert docstring_examples(func, "f") == [Example('f("aaBAA")', '"B"')]
+
+
+def test_a_cancel_kills_the_run_at_once(tmp_path):
+    token = CancelToken()
+    threading.Timer(0.3, token.cancel, args=("the server is leaving",)).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled, match="the server is leaving"):
+        run_user_code(
+            sys.executable, ["-c", "import time; time.sleep(60)"], str(tmp_path), 60, token
+        )
+    assert time.monotonic() - started < 5
