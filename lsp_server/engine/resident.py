@@ -14,6 +14,10 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+# Closed documents remembered so their prompt is not parked when the cache lets go of it: only
+# the document the cache holds can be parked, so a few recent closes are all that matter.
+MAX_CLOSED = 256
+
 
 @dataclass(frozen=True)
 class State:
@@ -28,7 +32,8 @@ class ResidentStates:
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = budget_bytes
         self._states: OrderedDict[str, State] = OrderedDict()
-        self._closed: set[str] = set()  # documents closed since their prompt was last evaluated
+        # documents closed since their prompt was last evaluated (oldest first, bounded)
+        self._closed: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def put(self, key: str, state: State) -> None:
@@ -49,7 +54,7 @@ class ResidentStates:
         """The state kept for ``key``, no longer kept: it is about to be the cache's (and is
         parked again when its document is left)."""
         with self._lock:
-            self._closed.discard(key)  # a closed document that came back is open again
+            self._closed.pop(key, None)  # a closed document that came back is open again
             return self._states.pop(key, None)
 
     def forget(self, key: str) -> None:
@@ -57,7 +62,10 @@ class ResidentStates:
         back (the cache may still hold its prompt)."""
         with self._lock:
             self._states.pop(key, None)
-            self._closed.add(key)
+            self._closed[key] = None
+            self._closed.move_to_end(key)
+            while len(self._closed) > MAX_CLOSED:
+                self._closed.popitem(last=False)
 
     def held(self) -> list[str]:
         """Least recently used first."""

@@ -4,7 +4,7 @@ in tests/model/test_engine_kv.py)."""
 
 from __future__ import annotations
 
-from lsp_server.engine.resident import ResidentStates, State
+from lsp_server.engine.resident import MAX_CLOSED, ResidentStates, State
 
 
 def state(n: int) -> State:
@@ -48,3 +48,15 @@ def test_nothing_is_parked_for_a_closed_document_until_it_comes_back():
     assert states.take("a") is None  # a request for it: open again
     states.put("a", state(10))
     assert states.held() == ["a"]
+
+
+def test_the_closed_documents_remembered_are_bounded():
+    """A day of opening and closing files must not grow the record of closed documents; the
+    latest closes (the only ones the cache can still hold) are kept."""
+    states = ResidentStates(budget_bytes=1000)
+    for i in range(MAX_CLOSED * 4):
+        states.forget(f"file{i}")
+    assert len(states._closed) == MAX_CLOSED
+    last = f"file{MAX_CLOSED * 4 - 1}"
+    states.put(last, state(10))
+    assert states.held() == []  # still known as closed
