@@ -159,12 +159,19 @@ def load_candidate(settings: Settings, resolved: ResolvedModel) -> LoadedModel:
     return _load(settings, resolved)
 
 
-def measure(engine: Engine, settings: Settings, cancel: CancelToken | None = None) -> Verdict:
+def measure(
+    engine: Engine,
+    settings: Settings,
+    cancel: CancelToken | None = None,
+    said: Callable[[str], None] | None = None,
+) -> Verdict:
     """Probe the 1.5B loaded in ``engine`` (blocking; ``cancel`` stops it between tokens) and
-    remember the verdict when it can be trusted."""
+    remember the verdict when it can be trusted; ``said`` hears why it could not be kept."""
     verdict = probe(engine, budget(settings), cancel)
     if verdict.trusted:
-        remember(auto_key(settings), verdict)
+        problem = remember(auto_key(settings), verdict)
+        if problem and said is not None:
+            said(problem)
     return verdict
 
 

@@ -458,10 +458,11 @@ def _verdict(row: object, budget_ms: float, path: Path) -> tuple[Verdict | None,
     return Verdict(probe_ms, budget_ms, prompt_tps, generate_tps, busy), ""
 
 
-def remember(key: str, verdict: Verdict, cache: Path | None = None) -> None:
-    """Keep a trusted verdict for ``key`` (an untrusted one is never written)."""
+def remember(key: str, verdict: Verdict, cache: Path | None = None) -> str:
+    """Keep a trusted verdict for ``key`` (an untrusted one is never written): "" when kept,
+    else what went wrong, for the user (also logged)."""
     if not verdict.trusted:
-        return
+        return ""
     path = _verdicts_path(cache)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -483,12 +484,13 @@ def remember(key: str, verdict: Verdict, cache: Path | None = None) -> None:
     except OSError as exc:  # a read-only or full cache costs a probe next start, nothing else
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)  # a half-written file on a full disk is worth nothing
-        log.warning(
-            "auto model verdict not remembered in %s (%s): the 1.5B is measured again at "
-            "the next start",
-            path,
-            exc.strerror or exc,
+        message = (
+            f"auto model verdict not remembered in {path} ({exc.strerror or exc}): the 1.5B "
+            "is measured again at the next start"
         )
+        log.warning("%s", message)
+        return message
+    return ""
 
 
 def probe(engine, budget_ms: float, cancel: CancelToken | None = None) -> Verdict:

@@ -222,8 +222,13 @@ class ModelService:
                     self.worker.submit(lambda: self._hold(settings, resolved))
                 )
             engine = candidate.engine
+            loop = asyncio.get_running_loop()
+
+            def said(problem: str) -> None:  # from the worker thread
+                loop.call_soon_threadsafe(self.client.log, problem, types.MessageType.Warning)
+
             verdict = await self.worker.run(
-                PROBE_KEY, lambda token: loader.measure(engine, settings, token), idle=True
+                PROBE_KEY, lambda token: loader.measure(engine, settings, token, said), idle=True
             )
         except Cancelled:
             self._measure_later(0.0)  # a request came: the next quiet period

@@ -403,3 +403,16 @@ def test_model_measure_with_a_failing_probe_says_so(monkeypatch, tmp_path, capsy
     assert cli.main(["model", "--measure"]) == cli.EXIT_FAILED
     assert "could not be measured: llama_decode returned -3" in capsys.readouterr().err
     assert big.closed
+
+
+def test_a_verdict_that_cannot_be_kept_is_said_to_the_caller(monkeypatch, tmp_path):
+    """A full or read-only cache: the user hears it (the server's log), not only stderr."""
+    monkeypatch.setenv("INFILL_LSP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(choice, "sample_cpu", _cpu(busy=False))
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    heard: list[str] = []
+    verdict = loader.measure(
+        FakeEngine(answer=lambda _p: "return 1"), Settings(), None, heard.append
+    )
+    assert verdict.trusted
+    assert len(heard) == 1 and heard[0].startswith("auto model verdict not remembered in ")
