@@ -2,8 +2,9 @@
 speak each engine's streaming format (the real OpenAI-compatible server is in
 tests/e2e/test_remote.py): llama-server SSE, Ollama JSON lines, OpenAI SSE; stopping early
 closes the stream; errors say what to do; a dead engine fails fast until its backoff passes,
-and so does one that accepts requests and never answers, once a request has waited as long as
-its time budget allows."""
+and so does a hung one (accepts requests, answers nothing, not even /health) once a request
+has been met with silence for its quiet time; a busy one (silent, but answering /health) is
+waited for."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from lsp_server.engine.base import CancelToken, EngineError, GenerationRequest
+from lsp_server.engine.base import Cancelled, CancelToken, EngineError, GenerationRequest
 from lsp_server.engine.remote import engine as remote_engine
 from lsp_server.engine.remote.engine import (
     ANSWER_WAIT_MIN_S,
@@ -23,10 +24,10 @@ from lsp_server.engine.remote.engine import (
     answer_wait_s,
     dialect_name,
 )
-from lsp_server.engine.remote.http import Http, RemoteError
+from lsp_server.engine.remote.http import HEALTH_TIMEOUT_S, Http, RemoteError
 from lsp_server.engine.remote.vocab import TextVocab, estimate_pieces
 from tests.helpers.http_stub import HttpStub
-from tests.helpers.silent_engine import SilentEngine
+from tests.helpers.silent_engine import BusyEngine, SilentEngine
 
 
 class Stub(HttpStub):
@@ -202,7 +203,10 @@ def test_dialect_from_the_model_name_or_the_setting():
         dialect_name("auto", "my-model", "http://box:8080")
 
 
-def test_the_wait_for_an_answer_is_tied_to_the_requests_time_budget():
+QUIET_S = 0.3  # the silence before the engine is asked (a completion's is 5 s)
+
+
+def test_the_silence_before_the_engine_is_asked_is_tied_to_the_requests_time_budget():
     def wait(max_time_ms: float, timeout_s: float = 30.0) -> float:
         return answer_wait_s(GenerationRequest([1], 8, max_time_ms=max_time_ms), timeout_s)
 
@@ -213,33 +217,143 @@ def test_the_wait_for_an_answer_is_tied_to_the_requests_time_budget():
     assert wait(0) == 30.0  # no budget (the CLI): remoteTimeoutMs
 
 
-def test_an_engine_that_accepts_and_never_answers_is_down_until_it_answers(monkeypatch):
-    monkeypatch.setattr(remote_engine, "ANSWER_WAIT_MIN_S", 0.5)
-    stub = SilentEngine("a + b")
+def quiet_engine(url: str, timeout_s: float = 30) -> tuple[RemoteEngine, list[tuple[str, str]]]:
+    """An engine asking after ``QUIET_S`` of silence (``quick``), with its health reports."""
+    e = RemoteEngine(
+        "openai",
+        Http(url, timeout_s=timeout_s),  # remoteTimeoutMs' default
+        model="qwen2.5-coder",
+        dialect="qwen",
+        vocab_splitter=estimate_pieces,
+        n_ctx=4096,
+    )
+    reports: list[tuple[str, str]] = []
+    e.on_health = lambda state, message: reports.append((state, message))
+    return e, reports
+
+
+def quick(e: RemoteEngine) -> GenerationRequest:
+    return request(e, max_time_ms=100)  # waits max(ANSWER_WAIT_MIN_S, 0.2 s) before asking
+
+
+@pytest.fixture
+def quiet(monkeypatch):
+    monkeypatch.setattr(remote_engine, "ANSWER_WAIT_MIN_S", QUIET_S)
+
+
+@pytest.mark.parametrize(
+    ("said", "message"),
+    [("", "accepted the request but does not answer"), ("a", "stopped answering")],
+    ids=["before-the-answer", "mid-answer"],
+)
+def test_a_hung_engine_is_down_once_it_does_not_answer_health_until_it_answers(
+    quiet, said, message
+):
+    """Hung (accepts, answers nothing, /health neither): the request fails after the quiet
+    time and /health's second, not remoteTimeoutMs; then the backoff, and the recovery."""
+    stub = SilentEngine("a + b", said=said)
     try:
-        e = RemoteEngine(
-            "openai",
-            Http(stub.url, timeout_s=30),  # remoteTimeoutMs' default
-            model="qwen2.5-coder",
-            dialect="qwen",
-            vocab_splitter=estimate_pieces,
-            n_ctx=4096,
-        )
-        reports: list[tuple[str, str]] = []
-        e.on_health = lambda state, message: reports.append((state, message))
+        e, reports = quiet_engine(stub.url)
         started = time.monotonic()
-        with pytest.raises(RemoteError, match=r"did not answer within 0.5 s") as info:
-            e.generate(request(e, max_time_ms=200), CancelToken())
-        assert info.value.unreachable and 0.4 < time.monotonic() - started < 3
+        with pytest.raises(RemoteError, match=message) as info:
+            e.generate(quick(e), CancelToken())
+        waited = time.monotonic() - started
+        assert info.value.unreachable and stub.asked == 1
+        assert QUIET_S + HEALTH_TIMEOUT_S - 0.1 < waited < QUIET_S + HEALTH_TIMEOUT_S + 1, waited
+        assert f"(nothing for {QUIET_S:g} s, not even /health within 1 s)" in str(info.value)
         started = time.monotonic()
         for _ in range(10):  # while it is down: no request waits for it again
             with pytest.raises(RemoteError, match="next try in"):
-                e.generate(request(e, max_time_ms=200), CancelToken())
+                e.generate(quick(e), CancelToken())
         assert time.monotonic() - started < 0.5 and stub.requests == 1
         stub.speak()
         time.sleep(remote_engine.BACKOFF_S[0])
-        assert e.generate(request(e, max_time_ms=200), CancelToken()).text == "a + b"
+        assert e.generate(quick(e), CancelToken()).text == said + "a + b"
         assert [state for state, _ in reports] == ["down", "up"]
-        assert "did not answer within 0.5 s" in reports[0][1]
+        assert message in reports[0][1]
     finally:
         stub.close()
+
+
+@pytest.mark.parametrize("headers_first", [False, True], ids=["nothing-sent", "headers-sent"])
+def test_a_busy_engine_that_answers_health_is_waited_for_and_not_down(quiet, headers_first):
+    """Busy (a cold prompt on a CPU llama-server): silent for 2.5x the quiet time, but its
+    /health is answered at once: the completion comes, no outage is told."""
+    late_s = 2.5 * QUIET_S
+    stub = BusyEngine("a + b", late_s=late_s, headers_first=headers_first)
+    try:
+        e, reports = quiet_engine(stub.url)
+        for _ in range(2):
+            started = time.monotonic()
+            assert e.generate(quick(e), CancelToken()).text == "a + b"
+            assert late_s <= time.monotonic() - started < late_s + 1
+        assert reports == [] and stub.requests == 2 and stub.asked >= 2
+    finally:
+        stub.close()
+
+
+def test_a_busy_engine_is_still_waited_for_no_longer_than_remote_timeout(quiet):
+    stub = BusyEngine("a + b", late_s=3)
+    try:
+        e, reports = quiet_engine(stub.url, timeout_s=1)
+        started = time.monotonic()
+        with pytest.raises(RemoteError, match="did not answer within 1 s") as info:
+            e.generate(quick(e), CancelToken())
+        assert info.value.unreachable and 0.9 < time.monotonic() - started < 2
+        assert stub.asked >= 1 and [state for state, _ in reports] == ["down"]
+    finally:
+        stub.close()
+
+
+def test_a_cancel_ends_the_wait_for_the_answers_start(monkeypatch):
+    """A newer keystroke while a busy engine evaluates the prompt: the request ends at once
+    (the connection is closed), not when the engine answers or the silence is asked about."""
+    monkeypatch.setattr(remote_engine, "ANSWER_WAIT_MIN_S", 2.0)
+    stub = BusyEngine("a + b", late_s=3)
+    try:
+        e, reports = quiet_engine(stub.url)
+        token = CancelToken()
+        threading.Timer(0.2, token.cancel, args=("newer keystroke",)).start()
+        started = time.monotonic()
+        with pytest.raises(Cancelled, match="newer keystroke"):
+            e.generate(quick(e), token)
+        assert time.monotonic() - started < 0.6 and reports == [] and stub.asked == 0
+    finally:
+        stub.close()
+
+
+def test_a_cancel_while_a_silent_engine_is_asked_is_a_cancel_not_an_outage(quiet):
+    stub = SilentEngine("a + b")
+    try:
+        e, reports = quiet_engine(stub.url)
+        token = CancelToken()
+        threading.Timer(QUIET_S + 0.3, token.cancel, args=("newer keystroke",)).start()
+        started = time.monotonic()
+        with pytest.raises(Cancelled, match="newer keystroke"):
+            e.generate(quick(e), token)
+        assert time.monotonic() - started < QUIET_S + 0.6 and stub.asked == 1
+        time.sleep(HEALTH_TIMEOUT_S)  # /health goes unanswered after the request ended
+        assert reports == []
+        token = CancelToken()  # the engine is not down: the next request goes to it
+        threading.Timer(0.1, token.cancel, args=("newer keystroke",)).start()
+        with pytest.raises(Cancelled):
+            e.generate(quick(e), token)
+        assert stub.requests == 2 and reports == []
+    finally:
+        stub.close()
+
+
+def test_alive_is_any_status_line_to_health_within_a_second(monkeypatch):
+    stub = Stub([])  # answers GET /health with 501: a status line, alive
+    try:
+        assert Http(stub.url).alive()
+    finally:
+        stub.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        assert not Http(url).alive()  # nothing listens there
+        s.listen(8)  # accepts, never answers
+        started = time.monotonic()
+        assert not Http(url).alive()
+        assert HEALTH_TIMEOUT_S - 0.1 < time.monotonic() - started < HEALTH_TIMEOUT_S + 0.5

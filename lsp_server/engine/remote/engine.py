@@ -10,10 +10,15 @@ contains a placeholder is dropped (it would paste a placeholder into the user's 
 
 A dead engine: the first failure is reported once (``health``), later requests fail fast
 without a connection attempt until a backoff has passed (1 s doubling to 30 s); the first
-success after that reports the recovery. An engine that accepts a request and never answers
-(hung, or its queue stuck) counts as dead once the request has waited ``answer_wait_s``: the
-request's own time budget sets it, so a completion (``maxTimeMs`` 1.5 s) waits at most 5 s,
-not ``remoteTimeoutMs`` (30 s).
+success after that reports the recovery.
+
+A silent engine is told hung from busy: a CPU llama-server evaluating a cold prompt says
+nothing (or only its headers) for 5-20 s before the first token, and is alive. After
+``answer_wait_s`` of silence (5 s for a completion) the engine is asked whether it is alive
+(``Http.alive``: its /health, which these servers answer from their HTTP threads while busy,
+within 1 s). One that answers is waited for, up to ``remoteTimeoutMs``; one that does not
+(accepts connections and answers nothing: hung, or its process wedged) counts as dead at once,
+so a completion finds out in about 6 s, not 30.
 """
 
 from __future__ import annotations
@@ -39,9 +44,10 @@ from lsp_server.prompt.fim import FimDialect, spellings
 log = logging.getLogger(__name__)
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-# How long a request with a time budget waits for the engine (the answer's start, then each
-# streamed line): this many times its budget, but never less than the floor, which leaves
-# room for the prompt's evaluation and a queue on a busy team box before the first token.
+# How long a request with a time budget lets the engine be silent (before the answer's start,
+# then between streamed lines) before asking whether it is alive: this many times its budget,
+# but never less than the floor, which leaves room for a warm prompt's evaluation and a short
+# queue on a team box (a longer silence only costs one /health question).
 ANSWER_WAIT_FACTOR = 2.0
 ANSWER_WAIT_MIN_S = 5.0
 KINDS = ("llama-server", "openai", "ollama")
@@ -121,11 +127,11 @@ PROTOCOLS: dict[str, Protocol] = {
 
 
 def answer_wait_s(request: GenerationRequest, timeout_s: float) -> float:
-    """How long ``request`` waits for a silent engine before the engine counts as down:
-    ``timeout_s`` (``remoteTimeoutMs``) for a request without a time budget, else
-    ``ANSWER_WAIT_FACTOR`` times its budget (``max_time_ms``), at least ``ANSWER_WAIT_MIN_S``
-    and at most ``timeout_s``: an answer that starts later than that is of no use to a
-    keystroke, and the worker would be held by it."""
+    """How long silence lasts on ``request`` (before the answer's start, then between lines)
+    before the engine is asked whether it is alive (a hung engine then counts as down, a busy
+    one is waited for up to ``timeout_s``): ``timeout_s`` (``remoteTimeoutMs``, i.e. never
+    asked) for a request without a time budget, else ``ANSWER_WAIT_FACTOR`` times its budget
+    (``max_time_ms``), at least ``ANSWER_WAIT_MIN_S`` and at most ``timeout_s``."""
     if request.max_time_ms <= 0:
         return timeout_s
     budget_s = request.max_time_ms / 1000
@@ -315,8 +321,8 @@ class RemoteEngine:
         text, finish, evaluated, first_at = "", "length", None, None
         try:
             with self._slots:
-                wait_s = answer_wait_s(request, self.http.timeout_s)
-                for event in self.http.stream(self.protocol.path, body, stop_early, wait_s):
+                quiet_s = answer_wait_s(request, self.http.timeout_s)
+                for event in self.http.stream(self.protocol.path, body, stop_early, quiet_s):
                     piece = self.protocol.text(event)
                     if piece and first_at is None:
                         first_at = time.perf_counter()
