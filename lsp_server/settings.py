@@ -275,7 +275,14 @@ class Settings:
         reload=True,
         path=True,
     )
-    remote_timeout_ms: int = setting(30_000, doc="per request", bounds=(100, 600_000), reload=True)
+    remote_timeout_ms: int = setting(
+        30_000,
+        doc="longest wait for a remote engine's answer; a request with a time budget asks the "
+        "engine's /health after max(5 s, 2x maxTimeMs) of silence and ends at once when that "
+        "is not answered in 1 s (a hung engine: counted as down)",
+        bounds=(100, 600_000),
+        reload=True,
+    )
     remote_max_concurrent: int = setting(
         4, doc="parallel requests to the engine", bounds=(1, 64), reload=True
     )
