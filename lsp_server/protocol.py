@@ -33,21 +33,24 @@ PARSE_ERROR = -32700
 
 
 class _Answered(logging.Filter):
-    """pygls logs a traceback for every message it cannot deserialize and for every request
-    a handler refuses with ``InvalidParams``; both are answered with the reason, so one line
-    is enough (a traceback per bad request buries the real errors in the log)."""
+    """pygls logs a traceback for every body that is not JSON, every message it cannot
+    deserialize and every request a handler refuses with ``InvalidParams``; all are answered
+    with the reason, so one line is enough (a traceback per bad request buries the real
+    errors in the log)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.getMessage().startswith("Unable to deserialize message"):
             return False  # structure_message answers these, with a line of its own
         exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+            return False  # answered with a parse error, which logs its own line
         if isinstance(exc, (JsonRpcInvalidParams, JsonRpcMethodNotFound)):
             record.msg, record.args, record.exc_info = "answered with an error: %s", (exc,), None
             record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 
-for _name in ("pygls.protocol.json_rpc", "pygls.protocol.language_server"):
+for _name in ("pygls.protocol.json_rpc", "pygls.protocol.language_server", "pygls.io_"):
     logging.getLogger(_name).addFilter(_Answered())
 
 
@@ -58,7 +61,26 @@ class Unreadable:
     id: int | str | None
     method: str | None  # None: a response to one of our requests
     reason: str
+    uri: str | None = None  # the document it names, where it names one (a lost didChange)
+    code: int = types.ErrorCodes.InvalidParams  # InternalError: the fault is ours, not the params'
     jsonrpc: str = "2.0"
+
+    @classmethod
+    def of(cls, data: dict[str, Any], exc: BaseException) -> Unreadable:
+        params = data.get("params")
+        document = params.get("textDocument") if isinstance(params, dict) else None
+        uri = document.get("uri") if isinstance(document, dict) else None
+        cause = exc.__cause__
+        if isinstance(cause, (cattrs.BaseValidationError, ValueError, TypeError, KeyError)):
+            return cls(data.get("id"), data.get("method"), invalid_reason(cause), uri)
+        log.error("could not read a message (a bug of ours)", exc_info=cause or exc)
+        return cls(
+            data.get("id"),
+            data.get("method"),
+            f"the server could not read the message: {cause or exc}",
+            uri,
+            types.ErrorCodes.InternalError,
+        )
 
 
 def invalid_reason(exc: BaseException | None) -> str:
@@ -110,11 +132,14 @@ class InfillProtocol(LanguageServerProtocol):
         except JsonRpcException as exc:
             if not isinstance(data, dict) or "jsonrpc" not in data:
                 raise
-            return Unreadable(data.get("id"), data.get("method"), invalid_reason(exc.__cause__))
+            return Unreadable.of(data, exc)
 
     def handle_message(self, message: Any) -> None:
         if isinstance(message, Unreadable):
             self._answer_unreadable(message)
+            return
+        if not hasattr(message, "jsonrpc"):  # JSON, but no JSON-RPC message (pygls would raise)
+            self._not_a_message(message)
             return
         is_request = getattr(message, "method", None) is not None and hasattr(message, "id")
         if is_request and self._shutdown and message.method != types.EXIT:
@@ -132,11 +157,29 @@ class InfillProtocol(LanguageServerProtocol):
             return
         if message.id is None:  # a notification: nobody waits, say it once in the log
             log.warning("ignored %s with invalid params: %s", message.method, message.reason)
+            if message.method == types.TEXT_DOCUMENT_DID_CHANGE and message.uri:
+                self.lose_change(message.uri, message.reason)
             return
-        reason = f"{message.method}: invalid params: {message.reason}"
-        log.warning("answered request %s with InvalidParams (%s)", message.id, reason)
-        error = types.ResponseError(types.ErrorCodes.InvalidParams, reason)
-        self._send_response(message.id, error=error)
+        invalid = message.code == types.ErrorCodes.InvalidParams
+        reason = f"{message.method}: " + ("invalid params: " if invalid else "") + message.reason
+        log.warning("answered request %s with an error (%s)", message.id, reason)
+        self._send_response(message.id, error=types.ResponseError(message.code, reason))
+
+    def _not_a_message(self, message: Any) -> None:
+        """A JSON body without ``jsonrpc`` (or a batch, which LSP does not have): a request
+        among them is refused by its id, anything else gets one error with id null."""
+        if isinstance(message, dict) and "id" in message and "method" in message:
+            self._refuse(message["id"], f"jsonrpc must be {self.VERSION!r}")
+            return
+        what = "a batch (LSP has none)" if isinstance(message, list) else "not a JSON-RPC message"
+        log.warning("a body that is %s: ignored", what)
+        self._answer_without_id(types.ErrorCodes.InvalidRequest, f"the body is {what}")
+
+    def _answer_without_id(self, code: int, message: str) -> None:
+        """JSON-RPC's answer to a message whose id could not be read: ``"id": null`` (pygls'
+        converter would leave the null id out)."""
+        error = {"code": int(code), "message": message}
+        self._send_data({"jsonrpc": self.VERSION, "id": None, "error": error})
 
     def _refuse(self, msg_id: Any, reason: str) -> None:
         log.warning("refused request %s: %s", msg_id, reason)
@@ -156,17 +199,16 @@ class InfillProtocol(LanguageServerProtocol):
                 error, result = types.ResponseError(types.ErrorCodes.InternalError, reason), None
         super()._send_response(msg_id, result=result, error=error)
 
-    def answer_parse_error(self, exc: json.JSONDecodeError) -> None:
+    def answer_parse_error(self, exc: ValueError) -> None:
         """A body that is not JSON has no id to answer; JSON-RPC answers it with id null."""
         log.warning("a message that is not JSON: %s", exc)
-        error = types.ResponseError(PARSE_ERROR, f"Parse error: {exc}")
-        super()._send_response(None, error=error)
+        self._answer_without_id(PARSE_ERROR, f"Parse error: {exc}")
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
         """The document service applies the changes (or refuses them), then our handler runs."""
         if self.change_documents(params):
-            return
+            return  # refused: the copy is out of sync, nothing changed for our handler
         handler = self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)
         if handler is not None:
             yield handler, (params,), None
@@ -178,3 +220,8 @@ class InfillProtocol(LanguageServerProtocol):
         for change in params.content_changes:
             self.workspace.update_text_document(params.text_document, change)
         return ""
+
+    def lose_change(self, uri: str, why: str) -> None:
+        """A didChange for ``uri`` could not be read; the server replaces this with
+        ``DocumentService.lost``, which holds the copy out of sync (by default: logged)."""
+        log.warning("an edit of %s could not be read: %s", uri, why)

@@ -34,17 +34,24 @@ class InfillServer(LanguageServer):
         super().__init__("infill-lsp", __version__, protocol_cls=InfillProtocol)
         self.services = Services.create(LspClient(self), lambda: self.workspace, settings)
         self.protocol.change_documents = self._change_documents
+        self.protocol.lose_change = self._lose_change
 
     def _change_documents(self, params: types.DidChangeTextDocumentParams) -> str:
-        refused = self.services.documents.change(params)
-        if refused:
-            self.services.client.log(refused, types.MessageType.Warning)
-        return refused
+        return self._fell_out_of_sync(self.services.documents.change(params))
+
+    def _lose_change(self, uri: str, why: str) -> None:
+        self._fell_out_of_sync(self.services.documents.lost(uri, why))
+
+    def _fell_out_of_sync(self, message: str) -> str:
+        """A copy that fell out of sync: the user is told, once per fall."""
+        if message:
+            self.services.client.tell(message, types.MessageType.Warning)
+        return message
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """Out-of-band errors: a body that is not JSON is answered (id null) and logged; the
-        rest go to pygls, which shows them."""
-        if isinstance(error, json.JSONDecodeError):
+        """Out-of-band errors: a body that is not JSON (or not UTF-8) is answered (id null)
+        and logged; the rest go to pygls, which shows them."""
+        if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)):
             self.protocol.answer_parse_error(error)
             return
         super().report_server_error(error, source)

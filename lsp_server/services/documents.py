@@ -10,9 +10,11 @@ reason, and never raises. ``DocumentService`` owns what is kept per document bes
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls import uris
@@ -25,7 +27,10 @@ from lsp_server.settings import Settings
 from lsp_server.syntax.incremental import DocumentTrees
 from lsp_server.syntax.languages import normalise
 
+log = logging.getLogger("infill-lsp")
+
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_OTHER_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # splitlines' extra ones
 
 
 class LspTextDocument(TextDocument):
@@ -38,7 +43,10 @@ class LspTextDocument(TextDocument):
 
     @property
     def lines(self) -> tuple[str, ...]:
-        return tuple(_LINE.findall(self.source))
+        source = self.source
+        if _OTHER_BREAKS.search(source) is None:  # the usual case: splitlines is faster
+            return tuple(source.splitlines(True))
+        return tuple(_LINE.findall(source))
 
 
 class LspWorkspace(Workspace):
@@ -148,6 +156,25 @@ def _outside(doc: TextDocument, change_range: types.Range) -> str:
     return ""
 
 
+def _key(uri: str) -> str:
+    """The key pygls' workspace keeps a document under: its URI percent-decoded (VS Code
+    sends ``file:///c%3A/...`` and encodes spaces and non-ASCII names)."""
+    return unquote(uri)
+
+
+def _clamped_change(
+    doc: TextDocument, change: types.TextDocumentContentChangePartial
+) -> types.TextDocumentContentChangePartial:
+    """``change`` with a character past its line's end moved back to the line's end, as LSP
+    says (pygls would otherwise carry the edit over into the next line)."""
+    start, end = clamped(doc, change.range.start), clamped(doc, change.range.end)
+    if (start, end) == (change.range.start, change.range.end):
+        return change
+    return types.TextDocumentContentChangePartial(
+        range=types.Range(start=start, end=end), text=change.text, range_length=change.range_length
+    )
+
+
 def restore_line_ends(text: str, crlf: bool) -> str:
     """Text computed on the LF snapshot, in the document's own line ends."""
     return text.replace("\n", "\r\n") if crlf else text
@@ -165,35 +192,53 @@ class DocumentService:
         self.diverged: dict[str, str] = {}
 
     def change(self, params: types.DidChangeTextDocumentParams) -> str:
-        """Apply a didChange to the workspace copy, or refuse it: "" when applied, else why.
+        """Apply a didChange to the workspace copy, or refuse it: "" when applied (or when
+        refused on a copy already out of sync), else what to tell the user.
 
         A change that would leave our copy different from the editor's (a stale or repeated
         version, a range outside the document, a start after the end) is not applied and the
         document is marked diverged: requests on it are refused (``locate``) until the editor
         sends the whole text again or reopens it. Changes on a diverged copy are skipped."""
         uri, version = params.text_document.uri, params.text_document.version
-        doc = self.get(uri)
+        doc, key = self.get(uri), _key(uri)
         if doc is None:
-            return f"didChange for {uri}, which is not open: ignored"
-        if doc.version is not None and version <= doc.version:
-            return self._diverge(uri, f"version {version} does not follow {doc.version}")
-        doc.version = version
-        for change in params.content_changes:
+            log.warning("didChange for %s, which is not open: ignored", uri)
+            return ""
+        changes = params.content_changes
+        resync = any(isinstance(c, types.TextDocumentContentChangeWholeDocument) for c in changes)
+        if not resync and doc.version is not None and version <= doc.version:
+            return self._diverge(key, f"version {version} does not follow {doc.version}")
+        doc.version = version  # a whole text resyncs whatever its version (a reset counter)
+        for change in changes:
             if isinstance(change, types.TextDocumentContentChangeWholeDocument):
-                self.diverged.pop(uri, None)
-            elif uri in self.diverged:
+                self.diverged.pop(key, None)
+            elif key in self.diverged:
                 continue  # an edit to text we no longer have
             elif why := _outside(doc, change.range):
-                return self._diverge(uri, why)
+                return self._diverge(key, why)
+            else:
+                change = _clamped_change(doc, change)
             doc.apply_change(change)
         return ""
 
-    def _diverge(self, uri: str, why: str) -> str:
-        self.diverged[uri] = why
-        return f"didChange for {uri} refused ({why}): no suggestions there until it is reopened"
+    def lost(self, uri: str, why: str) -> str:
+        """A didChange for ``uri`` that could not be read: the edit is lost, so is the sync."""
+        if self.get(uri) is None:
+            return ""
+        return self._diverge(_key(uri), f"an edit that could not be read ({why})")
+
+    def _diverge(self, key: str, why: str) -> str:
+        """Hold ``key``'s copy out of sync; what to tell the user ("" when already told)."""
+        if key in self.diverged:
+            return ""
+        self.diverged[key] = why
+        return (
+            f"infill-lsp: {key.rsplit('/', 1)[-1]} is out of sync with the editor ({why}); "
+            "no suggestions there until it is closed and reopened"
+        )
 
     def get(self, uri: str) -> TextDocument | None:
-        return self._workspace().text_documents.get(uri)
+        return self._workspace().text_documents.get(_key(uri))
 
     def uris(self) -> list[str]:
         return list(self._workspace().text_documents)
@@ -203,8 +248,8 @@ class DocumentService:
         return to_fs_path(uri) or uri
 
     def locate(self, uri: str, position: types.Position, settings: Settings) -> Located | str:
-        if uri in self.diverged:
-            return f"document is out of sync ({self.diverged[uri]}): reopen it"
+        if why := self.diverged.get(_key(uri)):
+            return f"document is out of sync ({why}): reopen it"
         return locate(self.get(uri), position, settings)
 
     def anchored(self, uri: str, snapshot: Snapshot, *, remember: bool = True) -> Snapshot:
@@ -216,8 +261,8 @@ class DocumentService:
 
     def position_outside(self, uri: str, *positions: types.Position) -> str:
         """Why one of ``positions`` lies outside the open document ``uri``, or "" (also when
-        it is not open: requests on it are answered empty, ``locate``)."""
-        doc = self.get(uri)
+        it is not open or out of sync: requests on it are answered empty, ``locate``)."""
+        doc = self.get(uri) if _key(uri) not in self.diverged else None
         reasons = (position_outside(doc, p) for p in positions) if doc is not None else ()
         return next((r for r in reasons if r), "")
 
@@ -235,16 +280,19 @@ class DocumentService:
         return {
             "version": doc.version,
             "sha256": hashlib.sha256(doc.source.encode("utf-8", "surrogatepass")).hexdigest(),
-            "outOfSync": self.diverged.get(uri),
+            "outOfSync": self.diverged.get(_key(uri)),
         }
 
     def open(self, uri: str) -> None:
         """didOpen: the editor sent the whole text, so our copy is in sync again."""
-        self.diverged.pop(uri, None)
+        self.diverged.pop(_key(uri), None)
+
+    def in_sync(self, uri: str) -> bool:
+        return _key(uri) not in self.diverged
 
     def close(self, uri: str) -> None:
         """didClose: the document's tree and anchor go (its text is pygls')."""
-        self.diverged.pop(uri, None)
+        self.diverged.pop(_key(uri), None)
         self.anchors.forget(uri)
         self.trees.forget(to_fs_path(uri) or uri)
 

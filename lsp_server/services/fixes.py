@@ -180,7 +180,7 @@ class FixService:
         now = self.documents.get(target.uri)
         if not outcome.changed:
             return outcome, None
-        if now is None or now.version != version:
+        if now is None or now.version != version or not self.documents.in_sync(target.uri):
             outcome.message = "the document changed while the fix was computed; no edit made"
             return outcome, None
         return outcome, workspace_edit(target.uri, version, outcome.hunks, located.crlf)

@@ -138,26 +138,36 @@ def test_changes_in_order_are_applied():
     ("change", "why"),
     [
         (_change(1, ((0, 0, 0, 0), "X")), "version 1 does not follow 1"),
+        (_change(0, ((0, 0, 0, 0), "X")), "version 0 does not follow 1"),
         (_change(2, ((5, 0, 5, 0), "X")), "range start 5:0 is past the end"),
         (_change(2, ((0, 0, 2, 3), "X")), "range end 2:3 is past the end"),
         (_change(2, ((1, 1, 0, 1), "X")), "range start 1:1 is after its end"),
     ],
-    ids=["stale version", "start past the end", "end past the end", "start after end"],
+    ids=[
+        "repeated version",
+        "stale version",
+        "start past the end",
+        "end past the end",
+        "start after end",
+    ],
 )
 def test_a_diverging_change_is_refused_and_the_document_held_out_of_sync(change, why):
     service, d = _service()
-    refused = service.change(change)
-    assert why in refused and "until it is reopened" in refused
+    told = service.change(change)
+    assert why in told and "closed and reopened" in told
     assert d.source == "ab\ncd\n"  # nothing applied
     located = service.locate(d.uri, types.Position(0, 1), Settings())
     assert isinstance(located, str) and "out of sync" in located
-    # later incremental edits cannot repair it: they edit text we no longer have
+    assert service.position_outside(d.uri, types.Position(99, 0)) == ""  # empty, not an error
+    # later incremental edits cannot repair it (they edit text we no longer have), nor is
+    # the user told again
     assert service.change(_change(9, ((0, 0, 0, 0), "Y"))) == ""
+    assert service.change(_change(9, ((0, 0, 0, 0), "Y"))) == ""  # a stale one: still quiet
     assert d.source == "ab\ncd\n"
     assert "out of sync" in service.locate(d.uri, types.Position(0, 1), Settings())
-    # the whole text (a full sync) or a reopen brings it back
-    assert service.change(_change(10, "fresh\n")) == ""
-    assert d.source == "fresh\n"
+    # the whole text (a full sync, whatever its version) or a reopen brings it back
+    assert service.change(_change(3, "fresh\n")) == ""
+    assert d.source == "fresh\n" and d.version == 3
     assert isinstance(service.locate(d.uri, types.Position(0, 1), Settings()), Located)
     service.change(_change(3, ((0, 0, 0, 0), "Z")))
     service.open(d.uri)
@@ -168,7 +178,44 @@ def test_a_change_to_a_document_that_is_not_open_is_ignored():
     service, _ = _service()
     params = _change(2, "x")
     params.text_document.uri = "file:///w/other.py"
-    assert "not open" in service.change(params)
+    assert service.change(params) == ""  # logged, nothing to tell the user
+
+
+def test_an_edit_that_could_not_be_read_holds_the_copy_out_of_sync():
+    service, d = _service()
+    told = service.lost(d.uri, "params.contentChanges: invalid value")
+    assert "could not be read" in told
+    assert "out of sync" in service.locate(d.uri, types.Position(0, 1), Settings())
+    assert service.lost("file:///w/never-opened.py", "whatever") == ""
+
+
+def test_a_change_character_past_the_line_end_edits_at_the_line_end():
+    """LSP: a character past the line's length defaults back to it; pygls carried the edit
+    over into the next line."""
+    service, d = _service("abc\ndef")
+    assert service.change(_change(2, ((0, 9, 0, 9), "X"), ((1, 9, 1, 9), "Y"))) == ""
+    assert d.source == "abcX\ndefY"
+
+
+def test_documents_are_found_by_a_percent_encoded_uri():
+    """VS Code sends file:///c%3A/... and encodes spaces and non-ASCII names; pygls keeps
+    the document under the decoded URI."""
+    workspace = LspWorkspace("file:///w")
+    encoded = "file:///w/my%20proj/caf%C3%A9.py"
+    item = types.TextDocumentItem(uri=encoded, language_id="python", version=1, text="x = 1\n")
+    workspace.put_text_document(item)
+    service = DocumentService(lambda: workspace)
+    assert service.get(encoded) is not None
+    assert service.change(_change_for(encoded, 2, ((0, 4, 0, 5), "2"))) == ""
+    assert service.get(encoded).source == "x = 2\n"
+    assert isinstance(service.locate(encoded, types.Position(0, 5), Settings()), Located)
+    assert service.describe(encoded)["version"] == 2
+
+
+def _change_for(uri: str, version: int, *changes):
+    params = _change(version, *changes)
+    params.text_document.uri = uri
+    return params
 
 
 def test_lines_end_only_where_lsp_says_so():

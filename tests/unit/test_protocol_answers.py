@@ -228,3 +228,37 @@ async def test_status_tells_what_the_server_holds_of_a_document():
     document = answers[1]["result"]["document"]
     assert document["sha256"] == hashlib.sha256(expected.encode()).hexdigest()
     assert document["version"] == 2 and document["outOfSync"] is None
+
+
+async def test_bodies_that_are_no_json_rpc_message_are_answered():
+    frames = [
+        {"id": 1, "method": "infill/status", "params": {}},  # no "jsonrpc"
+        [request(2, "infill/status", {})],  # a batch
+        b"\xff\xfe not UTF-8",
+    ]
+    server = build_server()
+    writer = Writer()
+    server.protocol.set_writer(writer)
+    reader = asyncio.StreamReader()
+    for body in frames:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        reader.feed_data(f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+    reader.feed_eof()
+    await run_async(threading.Event(), reader, server.protocol, None, server.report_server_error)
+    answers = writer.messages()
+    assert answers[0]["id"] == 1 and answers[0]["error"]["code"] == -32600
+    assert answers[1]["id"] is None and "batch" in answers[1]["error"]["message"]
+    assert answers[2]["id"] is None and answers[2]["error"]["code"] == -32700
+    assert len(answers) == 3  # and no "Error in server" pop-up
+
+
+async def test_an_edit_that_does_not_deserialize_holds_the_document_out_of_sync():
+    edit = {
+        "textDocument": {"uri": URI, "version": 2},
+        "contentChanges": [{"range": {"start": {"line": -1, "character": 0}}, "text": "x"}],
+    }
+    answers, _ = await exchange(
+        notification("textDocument/didChange", edit),
+        request(1, "infill/status", {"textDocument": {"uri": URI}}),
+    )
+    assert "could not be read" in answers[1]["result"]["document"]["outOfSync"]
