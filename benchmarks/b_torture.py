@@ -144,7 +144,8 @@ class Tally:
         return time.monotonic() - started
 
     def unanswered(self) -> list[str]:
-        return [m for m, f in self.pending if not f.done()]
+        """Requests with no answer: still waiting, or cut off by the server's end."""
+        return [m for m, f in self.pending if not f.done() or _crashed(f)]
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -155,6 +156,10 @@ class Tally:
             "errors": dict(self.errors),
             "internalErrors": self.internal,
         }
+
+
+def _crashed(future: Future) -> bool:
+    return future.done() and isinstance(future.exception(), ServerCrashed)
 
 
 def settle(future: Future, timeout: float = 120.0) -> Any:
@@ -208,7 +213,9 @@ def inline_params(uri: str, position: dict[str, int], trigger: int = AUTOMATIC) 
 
 
 def phase_edits(client: LspClient, tally: Tally, rng: random.Random, root: Path, n: int) -> dict:
-    doc = Document(client, (root / "torture.py").as_uri(), SEED_TEXT)
+    folder = root / "my dir ünïcode"  # a percent-encoded URI, as VS Code sends for such paths
+    folder.mkdir(exist_ok=True)
+    doc = Document(client, (folder / "tortüre.py").as_uri(), SEED_TEXT)
     mismatches, checks = 0, 0  # checks None: the server cannot say what it holds
     started = time.monotonic()
     for i in range(1, n + 1):
@@ -324,7 +331,7 @@ def malformed_cases(uri: str) -> list[tuple[str, str, Any]]:
 
 
 def phase_malformed(client: LspClient, tally: Tally, root: Path) -> dict:
-    uri = (root / "torture.py").as_uri()
+    uri = Document(client, (root / "malformed.py").as_uri(), "def f(x):\n    return x\n").uri
     answers: dict[str, Any] = {}
     for name, method, params in malformed_cases(uri):
         _, future = tally.send(client, method, params)
@@ -614,7 +621,7 @@ def phase_sigterm(client: LspClient, tally: Tally, root: Path) -> dict:
     actions = future.result(60) or []
     if not actions:
         return {"error": "no action offered"}
-    tally.send(client, "codeAction/resolve", actions[0])
+    client.send_request("codeAction/resolve", actions[0])  # cut off by design: not tallied
     time.sleep(1.5)  # the fix is generating
     assert client._proc is not None
     started = time.monotonic()

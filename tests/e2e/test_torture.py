@@ -68,8 +68,8 @@ def test_a_team_engine_that_never_answers_costs_answers_not_the_server(report):
     assert remote["health"]["state"] == "down"
 
 
-def test_sigterm_during_a_fix_ends_the_server(report):
-    assert report["sigterm"]["exitCode"] is not None
+def test_sigterm_during_a_fix_ends_the_server_cleanly(report):
+    assert report["sigterm"]["exitCode"] == 143, report["sigterm"]
 
 
 def test_a_locked_then_corrupted_index_is_said_once_each_and_rebuilt(report):
