@@ -284,7 +284,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lsp_server.server import build_server
 
     server = build_server()
-    terminate.stop_on_sigterm(server.services.shutdown)
+    services = server.services
+
+    def stop_at_once() -> None:
+        """SIGTERM: cancel and tell, wait for nothing (``terminate``)."""
+        services.model.shutdown()
+        services.index.stop(wait=False)
+
+    async def sent() -> None:  # over TCP: the messages written so far leave first
+        await terminate.drained(server.protocol.writer)
+
+    terminate.stop_on_sigterm(stop_at_once, sent if args.tcp else None)
     if args.model:  # before initializationOptions, which may name another model
         applied = server.services.apply_settings({"modelPath": args.model}, "--model")
         if applied.errors:

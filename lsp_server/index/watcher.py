@@ -89,6 +89,12 @@ class IndexWatcher:
         self.peak_pending = 0  # the most paths that waited at once (tests, benchmarks)
 
     def start(self, roots: list[Path]) -> None:
+        """Watch ``roots`` (off the event loop: setting up a recursive watch of a big tree
+        takes seconds). A ``stop`` meanwhile finds no observer to stop; the observer then
+        stops here, once started, instead of running on for good."""
+        with self._cond:
+            if self._stopping:
+                return
         observer = Observer()
         handler = _Collector(self)
         for root in roots:
@@ -99,7 +105,13 @@ class IndexWatcher:
                 log.warning("cannot watch %s: %s", root, exc)
         observer.daemon = True
         observer.start()
-        self._observer = observer
+        with self._cond:
+            stopped = self._stopping
+            if not stopped:
+                self._observer = observer
+        if stopped:
+            observer.stop()
+            observer.join(timeout=5)
 
     def queue(self, path: str) -> None:
         """Called on the observer's thread for every event: a set insertion, nothing more."""
@@ -150,16 +162,21 @@ class IndexWatcher:
             self.applied(len(pending))
         return len(pending)
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop watching and applying changes. ``wait=False`` (the process exits next, on
+        SIGTERM): only say so; the worker ends after the file it is at, and neither it nor
+        the observer is waited for (each may take seconds: a flush, closing inotify)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+            if not wait:
+                return
+            observer, self._observer = self._observer, None
         if self._worker is not None:
             self._worker.join(timeout=5)
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=5)
-            self._observer = None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
 
     # -- the worker --------------------------------------------------------------------------
     def _wake(self) -> None:

@@ -3,8 +3,12 @@
 Why our own: we need the vocabulary (to find the FIM dialect), the chat template and a sanity
 check that a user's file really is GGUF *before* handing it to llama.cpp, which aborts the
 process or prints an unhelpful error on bad input. Only the header and the key/value section are
-read; tensor infos and weights are never touched, so this costs well under a second even for a
-151k-token vocabulary (the file is memory-mapped and only the metadata pages are faulted in).
+read (``read_metadata``), then the tensor infos (``check_complete``); weights are never touched,
+so this costs well under a second even for a 151k-token vocabulary.
+
+The file is read, never memory-mapped: a mapped file truncated while it is read (the very
+failure ``check_complete`` looks for) kills the process with SIGBUS; a read just comes back
+short, which is told as a truncated file.
 
 Format (little-endian, v2/v3): magic ``GGUF``, u32 version, u64 tensor count, u64 key/value
 count, then for each key a length-prefixed UTF-8 string, a u32 value type and the value.
@@ -12,11 +16,10 @@ count, then for each key a length-prefixed UTF-8 string, a u32 value type and th
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import GGUFError, TruncatedGGUF
 
@@ -45,11 +48,13 @@ _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 
 DEFAULT_ALIGNMENT = 32
-# ggml tensor types -> (elements per block, bytes per block), as gguf-py's GGML_QUANT_SIZES
-# (0.19) lists them. A type missing here (newer than this table) counts only its offset.
+# ggml tensor types -> (elements per block, bytes per block), as ggml's type traits say
+# (``ggml_blck_size``, ``ggml_type_size``; gguf-py's GGML_QUANT_SIZES still gives Q8_1 40 bytes,
+# from when its two scales were floats: ggml's block_q8_1 is two halves and 32 int8, 36). A type
+# missing here (newer than this table) counts only its offset.
 _BLOCKS: dict[int, tuple[int, int]] = {
     0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
-    9: (32, 40), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176),
+    9: (32, 36), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176),
     14: (256, 210), 15: (256, 292), 16: (256, 66), 17: (256, 74), 18: (256, 98),
     19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82), 23: (256, 136), 24: (1, 1),
     25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
@@ -134,23 +139,46 @@ class GGUFMetadata:
         return found
 
 
+# The first read of a file, and the least a later one reads: the key/value section of a large
+# vocabulary is a few MB (Qwen2.5's: 5.9 MB), read in a few growing steps.
+_CHUNK = 1 << 16
+
+
 class _Reader:
-    """Bounds-checked cursor over the mapped file; every overrun is a clear 'truncated' error."""
+    """Bounds-checked cursor over a file read as it goes (never mapped: see the module's
+    docstring); every overrun is a clear 'truncated' error. ``buf`` holds the file's bytes
+    from offset ``base`` on, as far as read; ``pos`` is an index into it."""
 
-    __slots__ = ("buf", "end", "path", "pos")
+    __slots__ = ("base", "buf", "end", "fh", "path", "pos")
 
-    def __init__(self, buf: Any, path: str) -> None:
-        self.buf = buf
-        self.end = len(buf)
-        self.pos = 0
+    def __init__(self, fh: BinaryIO, path: str, base: int = 0) -> None:
+        self.fh = fh
         self.path = path
+        self.base = base
+        self.end = os.fstat(fh.fileno()).st_size - base  # the file's end, as an index
+        fh.seek(base)
+        self.buf = b""  # bytes: slices of bytes decode faster than a bytearray's
+        self.pos = 0
 
-    def need(self, n: int, what: str) -> None:
+    def check(self, n: int, what: str) -> None:
+        """Whether the file is long enough for ``n`` more bytes (read none)."""
         if n < 0 or self.pos + n > self.end:
             raise TruncatedGGUF(
                 f"{self.path}: file is truncated or corrupt (needs {n} more bytes for {what} "
-                f"at offset {self.pos}, file has {self.end})"
+                f"at offset {self.base + self.pos}, file has {self.base + self.end})"
             )
+
+    def need(self, n: int, what: str) -> None:
+        """``n`` more bytes from ``pos``, read now if they are not yet."""
+        self.check(n, what)
+        missing = self.pos + n - len(self.buf)
+        if missing > 0:
+            # at least doubling: the copies of what was read stay linear in its size
+            want = min(max(missing, len(self.buf), _CHUNK), self.end - len(self.buf))
+            self.buf += self.fh.read(want)
+            if len(self.buf) < self.pos + n:  # the file was cut while being read
+                self.end = len(self.buf)
+                self.check(n, what)
 
     def u32(self, what: str) -> int:
         self.need(4, what)
@@ -207,19 +235,21 @@ class _Reader:
     def string_array(self, count: int, what: str) -> list[str]:
         """The hot loop (151k tokens + 151k merges): inlined for speed, still bounds-checked."""
         # Each element needs at least its 8-byte length; reject absurd counts before allocating.
-        self.need(8 * count, what)
-        buf, pos, end, unpack = self.buf, self.pos, self.end, _U64.unpack_from
+        self.check(8 * count, what)
+        buf, pos, loaded, unpack = self.buf, self.pos, len(self.buf), _U64.unpack_from
         out: list[str] = []
         append = out.append
         for _ in range(count):
-            if pos + 8 > end:
+            if pos + 8 > loaded:
                 self.pos = pos
                 self.need(8, what)
+                buf, loaded = self.buf, len(self.buf)
             (n,) = unpack(buf, pos)
             pos += 8
-            if pos + n > end:
+            if pos + n > loaded:
                 self.pos = pos
                 self.need(n, what)
+                buf, loaded = self.buf, len(self.buf)
             append(_decode(buf[pos : pos + n]))
             pos += n
         self.pos = pos
@@ -235,10 +265,10 @@ def _decode(raw: bytes) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-def _parse(buf: Any, path: str) -> GGUFMetadata:
-    reader = _Reader(buf, path)
+def _parse(fh: BinaryIO, path: str) -> GGUFMetadata:
+    reader = _Reader(fh, path)
     reader.need(4, "the magic number")
-    magic = bytes(buf[0:4])
+    magic = bytes(reader.buf[0:4])
     if magic != MAGIC:
         raise GGUFError(f"{path}: not a GGUF model file (starts with {magic!r}, expected b'GGUF')")
     reader.pos = 4
@@ -261,10 +291,9 @@ def _parse(buf: Any, path: str) -> GGUFMetadata:
     return GGUFMetadata(version=version, tensor_count=tensor_count, kv=kv, kv_end=reader.pos)
 
 
-def _data_end(buf: Any, path: str, metadata: GGUFMetadata) -> int:
+def _data_end(fh: BinaryIO, path: str, metadata: GGUFMetadata) -> int:
     """How long the file must be to hold every tensor's data, from the tensor infos."""
-    reader = _Reader(buf, path)
-    reader.pos = metadata.kv_end
+    reader = _Reader(fh, path, base=metadata.kv_end)
     end = 0
     for index in range(metadata.tensor_count):
         what = f"the info of tensor #{index}"
@@ -280,9 +309,10 @@ def _data_end(buf: Any, path: str, metadata: GGUFMetadata) -> int:
     alignment = metadata.kv.get("general.alignment")
     if not isinstance(alignment, int) or alignment <= 0:
         alignment = DEFAULT_ALIGNMENT
+    infos_end = reader.base + reader.pos
     if not end:  # no tensor data: no padding before it either (metadata-only test files)
-        return reader.pos
-    return -(-reader.pos // alignment) * alignment + end
+        return infos_end
+    return -(-infos_end // alignment) * alignment + end
 
 
 def check_complete(path: str | os.PathLike[str], metadata: GGUFMetadata) -> None:
@@ -291,10 +321,10 @@ def check_complete(path: str | os.PathLike[str], metadata: GGUFMetadata) -> None
     reason a user can act on."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            size = len(buf)
-            needed = _data_end(buf, name, metadata)
-    except (OSError, ValueError) as exc:  # ValueError: mmap of a file emptied meanwhile
+        with open(name, "rb") as fh:
+            needed = _data_end(fh, name, metadata)
+            size = os.fstat(fh.fileno()).st_size  # now: it may have been cut meanwhile
+    except OSError as exc:
         raise GGUFError(f"{name}: cannot read model file ({exc})") from exc
     if size < needed:
         raise TruncatedGGUF(
@@ -311,8 +341,7 @@ def read_metadata(path: str | os.PathLike[str]) -> GGUFMetadata:
             size = os.fstat(fh.fileno()).st_size
             if size == 0:
                 raise GGUFError(f"{name}: file is empty, not a GGUF model file")
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                return _parse(mapped, name)
+            return _parse(fh, name)
     except IsADirectoryError as exc:
         raise GGUFError(f"{name}: is a directory, not a GGUF model file") from exc
     except OSError as exc:

@@ -72,13 +72,17 @@ class IndexService:
             self.live(uri)
         self._scan_task = asyncio.ensure_future(self._scan(index))
 
-    def stop(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
-            self.watcher = None
-        if self.index is not None:
-            self.index.close()
-        self.index = None
+    def stop(self, wait: bool = True) -> None:
+        """Stop the scan, the watcher and the store. ``wait=False`` (SIGTERM: the process
+        exits next): only tell them; no thread is joined and the store is not closed (closing
+        waits for a write under way; SQLite's journal keeps the store whole through the
+        exit)."""
+        watcher, self.watcher = self.watcher, None
+        index, self.index = self.index, None  # the scan stops at its next file
+        if watcher is not None:
+            watcher.stop(wait=wait)
+        if index is not None and wait:
+            index.close()
 
     def settings_changed(self, applied: Applied) -> None:
         """Turned on -> build; off -> drop; other ignore globs -> build again."""
@@ -115,6 +119,8 @@ class IndexService:
                 await loop.run_in_executor(None, watcher.start, [f.root for f in index.folders])
             except OSError as exc:  # e.g. the inotify watch limit: the editor's events remain
                 self.client.log(f"file watcher not started: {exc}", types.MessageType.Warning)
+            if self.watcher is not watcher:  # stopped meanwhile (the watcher stopped itself)
+                return
             # Editors see changes a file watcher can miss (remote file systems, watch limits).
             await self.client.watch_files("**/*{" + ",".join(sorted(EXTENSIONS)) + "}")
 

@@ -1,6 +1,6 @@
 """End to end: the LSP server with a remote engine that accepts requests and never answers,
 not even /health (a real loopback server). The first completion waits its quiet time
-(``maxTimeMs`` 1.5 s: 5 s) and the /health question's second, not ``remoteTimeoutMs``' 30 s,
+(``maxTimeMs`` 1.5 s: 5 s) and the /health question's timeout, not ``remoteTimeoutMs``' 30 s,
 and is answered empty; the outage is told once; while the engine is down the next completions
 are answered at once; when it answers again, completions resume by themselves. A busy engine
 (silent for longer than the quiet time, but answering /health) is waited for: its completion
@@ -62,18 +62,21 @@ async def test_a_hung_engine_is_found_out_into_the_backoff_and_recovers(
 ):
     uri = await start(client, silent.url)
     started = time.monotonic()
-    assert await asyncio.wait_for(inline(client, uri, 1, 11), 20) == ""
+    assert await asyncio.wait_for(inline(client, uri, 1, 11), 30) == ""
     waited = time.monotonic() - started
     expected = ANSWER_WAIT_MIN_S + HEALTH_TIMEOUT_S
-    assert expected - 0.5 < waited < expected + 3, waited
+    # the quiet time and /health's timeout; remoteTimeoutMs (30 s) is far above
+    assert expected - 0.5 < waited < expected + 10, waited
     (paused,) = told(client, "paused")
     assert "accepted the request but does not answer" in paused
-    assert f"nothing for {ANSWER_WAIT_MIN_S:g} s, not even /health within 1 s" in paused
+    said = f"nothing for {ANSWER_WAIT_MIN_S:g} s, not even /health within {HEALTH_TIMEOUT_S:g} s"
+    assert said in paused
     assert silent.asked == 1
     started = time.monotonic()
     for _ in range(3):  # while it is down: answered at once, nothing told again
         assert await inline(client, uri, 1, 11) == ""
-    assert time.monotonic() - started < 1.0 and silent.requests == 1
+    # not one of them waited the quiet time
+    assert time.monotonic() - started < ANSWER_WAIT_MIN_S and silent.requests == 1
     assert len(told(client, "paused")) == 1
     silent.speak()
     answer, deadline = "", time.monotonic() + 30
@@ -90,8 +93,8 @@ async def test_a_busy_engine_is_waited_for_and_no_outage_is_told(client: Languag
     try:
         uri = await start(client, busy.url)
         started = time.monotonic()
-        assert await asyncio.wait_for(inline(client, uri, 1, 11), 20) == "a + b"
-        assert late_s <= time.monotonic() - started < late_s + 3
+        assert await asyncio.wait_for(inline(client, uri, 1, 11), 30) == "a + b"
+        assert late_s <= time.monotonic() - started < late_s + 10  # not remoteTimeoutMs
         assert busy.asked >= 1 and busy.requests == 1
         assert told(client, "paused") == [] and told(client, "resumed") == []
     finally:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
+import os
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from lsp_server.model import gguf
 from lsp_server.model.errors import GGUFError, ModelError, TruncatedGGUF
 from lsp_server.model.gguf import check_complete, read_metadata
 from tests.helpers.gguf_writer import (
@@ -208,3 +215,83 @@ def test_a_file_cut_before_its_tensor_data_ends_is_truncated(tmp_path):
         path.write_bytes(full[:-cut])
         with pytest.raises(TruncatedGGUF, match=f"needs {len(full):,} bytes, the file has"):
             check_complete(path, read_metadata(path))
+
+
+def test_a_q8_1_tensor_takes_ggmls_36_bytes_a_block(tmp_path):
+    """block_q8_1: two halves (d, s) and 32 int8 (gguf-py's table says 40, from when the
+    scales were floats): a complete file is not taken for a truncated one."""
+    name = b"q"
+    out = gguf_bytes({}, tensor_count=1)
+    out += struct.pack("<Q", len(name)) + name + struct.pack("<I", 1) + struct.pack("<Q", 64)
+    out += struct.pack("<IQ", 9, 0)  # GGML_TYPE_Q8_1, at offset 0
+    out += b"\0" * (-len(out) % 32)
+    path = tmp_path / "q8_1.gguf"
+    path.write_bytes(out + b"\1" * (2 * 36))  # two blocks of 32 values
+    check_complete(path, read_metadata(path))
+    path.write_bytes(out + b"\1" * (2 * 36 - 1))
+    with pytest.raises(TruncatedGGUF, match=f"needs {len(out) + 72:,} bytes"):
+        check_complete(path, read_metadata(path))
+
+
+def test_the_block_sizes_are_ggmls_own():
+    """Every type in the table, against the ggml that llama-cpp-python ships."""
+    spec = importlib.util.find_spec("llama_cpp")
+    libs = sorted(
+        Path(spec.submodule_search_locations[0]).glob("lib/libggml-base.so*")
+        if spec is not None and spec.submodule_search_locations
+        else []
+    )
+    if not libs:
+        pytest.skip("no libggml-base from llama-cpp-python here")
+    ggml = ctypes.CDLL(str(libs[0]))
+    ggml.ggml_blck_size.restype = ctypes.c_int64
+    ggml.ggml_type_size.restype = ctypes.c_size_t
+    ggml.ggml_blck_size.argtypes = ggml.ggml_type_size.argtypes = [ctypes.c_int]
+    ours = gguf._BLOCKS
+    assert ours == {t: (ggml.ggml_blck_size(t), ggml.ggml_type_size(t)) for t in ours}
+
+
+CUT_WHILE_CHECKED = """
+import os, sys
+from lsp_server.model import gguf
+
+path = sys.argv[1]
+metadata = gguf.read_metadata(path)
+data_end = gguf._data_end
+
+def cut_then_read(*args):
+    os.truncate(path, 0)  # cut (another copy starting over) once the check has begun
+    return data_end(*args)
+
+gguf._data_end = cut_then_read
+try:
+    gguf.check_complete(path, metadata)
+except gguf.GGUFError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_a_file_cut_while_it_is_checked_is_told_truncated_and_kills_nothing(tmp_path):
+    """Its pages mapped, a file cut under the reader is SIGBUS: the process dies. Read, it
+    comes back short: a truncated file, told."""
+    path = tmp_path / "m.gguf"
+    path.write_bytes(with_tensors())
+    done = subprocess.run(
+        [sys.executable, "-c", CUT_WHILE_CHECKED, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "TruncatedGGUF"), done.stderr
+
+
+def test_a_read_that_comes_back_short_is_truncated(tmp_path):
+    path = tmp_path / "m.gguf"
+    path.write_bytes(with_tensors())
+    with open(path, "rb") as fh:
+        reader = gguf._Reader(fh, str(path))
+        os.truncate(path, 10)  # cut after its size was taken
+        reader.need(4, "the magic number")
+        with pytest.raises(TruncatedGGUF, match="needs 64 more bytes for a key at offset 0, fi"):
+            reader.need(64, "a key")

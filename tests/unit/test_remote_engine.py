@@ -24,7 +24,7 @@ from lsp_server.engine.remote.engine import (
     answer_wait_s,
     dialect_name,
 )
-from lsp_server.engine.remote.http import HEALTH_TIMEOUT_S, Http, RemoteError
+from lsp_server.engine.remote.http import HEALTH_TIMEOUT_S, RETRY_DELAYS_S, Http, RemoteError
 from lsp_server.engine.remote.vocab import TextVocab, estimate_pieces
 from tests.helpers.http_stub import HttpStub
 from tests.helpers.silent_engine import BusyEngine, SilentEngine
@@ -147,7 +147,7 @@ def test_cancel_from_another_thread_ends_a_blocked_read():
         started = time.monotonic()
         with pytest.raises(Exception, match="newer keystroke"):
             e.generate(request(e), token)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 5  # well before the 10 s stream's end
     finally:
         stub.close()
 
@@ -178,7 +178,8 @@ def test_a_dead_engine_fails_fast_after_the_first_failure_and_is_reported_once()
     for _ in range(20):
         with pytest.raises(RemoteError, match="next try in"):
             e.generate(request(e), CancelToken())
-    assert time.monotonic() - started < 0.5  # no connection attempts while backing off
+    # no connection attempts while backing off: each would wait its retries' delays
+    assert time.monotonic() - started < sum(RETRY_DELAYS_S)
     assert [state for state, _ in reports] == ["down"]
 
 
@@ -259,13 +260,16 @@ def test_a_hung_engine_is_down_once_it_does_not_answer_health_until_it_answers(
             e.generate(quick(e), CancelToken())
         waited = time.monotonic() - started
         assert info.value.unreachable and stub.asked == 1
-        assert QUIET_S + HEALTH_TIMEOUT_S - 0.1 < waited < QUIET_S + HEALTH_TIMEOUT_S + 1, waited
-        assert f"(nothing for {QUIET_S:g} s, not even /health within 1 s)" in str(info.value)
+        # the quiet time and /health's timeout, never remoteTimeoutMs (30 s)
+        assert QUIET_S + HEALTH_TIMEOUT_S - 0.1 < waited < QUIET_S + HEALTH_TIMEOUT_S + 10, waited
+        said_health = f"not even /health within {HEALTH_TIMEOUT_S:g} s"
+        assert f"(nothing for {QUIET_S:g} s, {said_health})" in str(info.value)
         started = time.monotonic()
         for _ in range(10):  # while it is down: no request waits for it again
             with pytest.raises(RemoteError, match="next try in"):
                 e.generate(quick(e), CancelToken())
-        assert time.monotonic() - started < 0.5 and stub.requests == 1
+        assert time.monotonic() - started < QUIET_S + HEALTH_TIMEOUT_S  # not even one's wait
+        assert stub.requests == 1
         stub.speak()
         time.sleep(remote_engine.BACKOFF_S[0])
         assert e.generate(quick(e), CancelToken()).text == said + "a + b"
@@ -286,20 +290,21 @@ def test_a_busy_engine_that_answers_health_is_waited_for_and_not_down(quiet, hea
         for _ in range(2):
             started = time.monotonic()
             assert e.generate(quick(e), CancelToken()).text == "a + b"
-            assert late_s <= time.monotonic() - started < late_s + 1
+            assert late_s <= time.monotonic() - started < late_s + 10  # not remoteTimeoutMs
         assert reports == [] and stub.requests == 2 and stub.asked >= 2
     finally:
         stub.close()
 
 
 def test_a_busy_engine_is_still_waited_for_no_longer_than_remote_timeout(quiet):
-    stub = BusyEngine("a + b", late_s=3)
+    late_s = 20
+    stub = BusyEngine("a + b", late_s=late_s)
     try:
         e, reports = quiet_engine(stub.url, timeout_s=1)
         started = time.monotonic()
         with pytest.raises(RemoteError, match="did not answer within 1 s") as info:
             e.generate(quick(e), CancelToken())
-        assert info.value.unreachable and 0.9 < time.monotonic() - started < 2
+        assert info.value.unreachable and 0.9 < time.monotonic() - started < late_s / 2
         assert stub.asked >= 1 and [state for state, _ in reports] == ["down"]
     finally:
         stub.close()
@@ -308,8 +313,8 @@ def test_a_busy_engine_is_still_waited_for_no_longer_than_remote_timeout(quiet):
 def test_a_cancel_ends_the_wait_for_the_answers_start(monkeypatch):
     """A newer keystroke while a busy engine evaluates the prompt: the request ends at once
     (the connection is closed), not when the engine answers or the silence is asked about."""
-    monkeypatch.setattr(remote_engine, "ANSWER_WAIT_MIN_S", 2.0)
-    stub = BusyEngine("a + b", late_s=3)
+    monkeypatch.setattr(remote_engine, "ANSWER_WAIT_MIN_S", 10.0)
+    stub = BusyEngine("a + b", late_s=20)
     try:
         e, reports = quiet_engine(stub.url)
         token = CancelToken()
@@ -317,7 +322,8 @@ def test_a_cancel_ends_the_wait_for_the_answers_start(monkeypatch):
         started = time.monotonic()
         with pytest.raises(Cancelled, match="newer keystroke"):
             e.generate(quick(e), token)
-        assert time.monotonic() - started < 0.6 and reports == [] and stub.asked == 0
+        assert time.monotonic() - started < 5  # not the 10 s quiet time, nor the 20 s answer
+        assert reports == [] and stub.asked == 0
     finally:
         stub.close()
 
@@ -331,7 +337,9 @@ def test_a_cancel_while_a_silent_engine_is_asked_is_a_cancel_not_an_outage(quiet
         started = time.monotonic()
         with pytest.raises(Cancelled, match="newer keystroke"):
             e.generate(quick(e), token)
-        assert time.monotonic() - started < QUIET_S + 0.6 and stub.asked == 1
+        # at the cancel, not at the end of the /health question (QUIET_S + HEALTH_TIMEOUT_S)
+        assert time.monotonic() - started < QUIET_S + 0.3 + HEALTH_TIMEOUT_S / 2
+        assert stub.asked == 1
         time.sleep(HEALTH_TIMEOUT_S)  # /health goes unanswered after the request ended
         assert reports == []
         token = CancelToken()  # the engine is not down: the next request goes to it
@@ -343,7 +351,7 @@ def test_a_cancel_while_a_silent_engine_is_asked_is_a_cancel_not_an_outage(quiet
         stub.close()
 
 
-def test_alive_is_any_status_line_to_health_within_a_second(monkeypatch):
+def test_alive_is_any_status_line_to_health_within_its_timeout(monkeypatch):
     stub = Stub([])  # answers GET /health with 501: a status line, alive
     try:
         assert Http(stub.url).alive()
@@ -355,5 +363,5 @@ def test_alive_is_any_status_line_to_health_within_a_second(monkeypatch):
         assert not Http(url).alive()  # nothing listens there
         s.listen(8)  # accepts, never answers
         started = time.monotonic()
-        assert not Http(url).alive()
-        assert HEALTH_TIMEOUT_S - 0.1 < time.monotonic() - started < HEALTH_TIMEOUT_S + 0.5
+        assert not Http(url).alive()  # given up at its own timeout, not the client's 30 s
+        assert HEALTH_TIMEOUT_S - 0.1 < time.monotonic() - started < HEALTH_TIMEOUT_S + 10

@@ -15,15 +15,15 @@ log = logging.getLogger(__name__)
 
 # Questions that are not generations (discovery, /tokenize) are answered at once by a live
 # engine: a few seconds at most each, so an engine that accepts and never answers holds up
-# neither the start nor a prompt's tokenization (the requests then meet the dead-engine
-# backoff).
+# neither the start nor a prompt's tokenization (prompts are then estimated; when /health is
+# not answered either, the requests meet the dead-engine backoff).
 DISCOVERY_TIMEOUT_S = 3.0
 
 
 def _server_splitter(http: Http):
     """Pieces from llama-server's own /tokenize (with_pieces), cached per text. Raises
     RemoteError when it is not answered: the engine then estimates (``RemoteEngine``), and
-    counts an engine that is not there as down."""
+    counts itself down only when its /health is not answered either (busy is not down)."""
 
     @functools.lru_cache(maxsize=16384)
     def pieces(text: str) -> tuple[str, ...]:

@@ -16,9 +16,10 @@ A silent engine is told hung from busy: a CPU llama-server evaluating a cold pro
 nothing (or only its headers) for 5-20 s before the first token, and is alive. After
 ``answer_wait_s`` of silence (5 s for a completion) the engine is asked whether it is alive
 (``Http.alive``: its /health, which these servers answer from their HTTP threads while busy,
-within 1 s). One that answers is waited for, up to ``remoteTimeoutMs``; one that does not
-(accepts connections and answers nothing: hung, or its process wedged) counts as dead at once,
-so a completion finds out in about 6 s, not 30.
+within ``HEALTH_TIMEOUT_S``, 2 s). One that answers is waited for, up to ``remoteTimeoutMs``;
+one that does not (accepts connections and answers nothing: hung, or its process wedged)
+counts as dead at once, so a completion finds out in about 7 s, not 30. The same goes for a
+/tokenize question left unanswered: down only when /health is not answered either.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 ANSWER_WAIT_FACTOR = 2.0
 ANSWER_WAIT_MIN_S = 5.0
 KINDS = ("llama-server", "openai", "ollama")
+# A live engine that did not answer /tokenize in time (busy): its prompts are estimated for
+# this long before it is asked again.
+TOKENIZE_PAUSE_S = 30.0
 
 
 @dataclass
@@ -189,6 +193,7 @@ class RemoteEngine:
         if names is None:
             raise ValueError(f"unknown FIM dialect {dialect!r}")
         self.kind, self.http, self.model = kind, http, model
+        self._tokenize_after = 0.0  # /tokenize not asked before (monotonic): it was slow
         self.protocol = PROTOCOLS[kind]
         self.name = f"{kind}:{model or http.url}"
         self.n_ctx = n_ctx
@@ -247,18 +252,26 @@ class RemoteEngine:
         return self.vocab.detokenize([token_id], special=True)
 
     def _pieces_by(self, split: Splitter) -> Splitter:
-        """``split``, estimated instead while the engine is down or when it does not answer
-        (llama-server's /tokenize), which counts as an outage: a hung engine must not hold
-        each prompt's tokenization for a timeout before the request meets the backoff."""
+        """``split``, estimated instead while the engine is down, or when it does not answer
+        (llama-server's /tokenize). Unanswered is not down by itself: a busy llama-server's
+        HTTP threads may take longer than the question's timeout. The engine is down when its
+        /health goes unanswered too (``Http.alive``): a hung engine must not hold each
+        prompt's tokenization for a timeout before the request meets the backoff. A live one
+        is not asked again for ``TOKENIZE_PAUSE_S``: prompts are estimated meanwhile rather
+        than each waiting for the timeout."""
 
         def pieces(text: str) -> list[str]:
-            if self._down_for() > 0:
+            if self._down_for() > 0 or time.monotonic() < self._tokenize_after:
                 return estimate_pieces(text)
             try:
                 return split(text)
             except RemoteError as exc:
                 if exc.unreachable:
-                    self._went_down(exc)
+                    if self.http.alive():
+                        log.info("%s: /tokenize not answered (%s); estimating", self.name, exc)
+                        self._tokenize_after = time.monotonic() + TOKENIZE_PAUSE_S
+                    else:
+                        self._went_down(exc)
                 return estimate_pieces(text)
 
         return pieces

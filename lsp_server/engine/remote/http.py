@@ -32,9 +32,11 @@ from lsp_server.engine.base import Cancelled, CancelToken, EngineError
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS_S = (0.2, 0.6)  # connection failures: the engine never saw the request
-# Asking a silent engine whether it is alive (its /health): a live engine answers at once,
-# even busy, so a second is plenty (the discovery questions allow 3 s for real work).
-HEALTH_TIMEOUT_S = 1.0
+# Asking a silent engine whether it is alive (its /health, connection included): a live engine
+# answers at once, even busy, but its HTTP threads may all be taken (llama-server's few serve
+# the streaming requests too) and a TLS link costs handshakes: 2 s, against the seconds a hung
+# engine costs each request otherwise (the discovery questions allow 3 s for real work).
+HEALTH_TIMEOUT_S = 2.0
 
 
 class RemoteError(EngineError):
