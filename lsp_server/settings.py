@@ -279,7 +279,7 @@ class Settings:
         30_000,
         doc="longest wait for a remote engine's answer; a request with a time budget asks the "
         "engine's /health after max(5 s, 2x maxTimeMs) of silence and ends at once when that "
-        "is not answered in 1 s (a hung engine: counted as down)",
+        "is not answered in 2 s (a hung engine: counted as down)",
         bounds=(100, 600_000),
         reload=True,
     )
