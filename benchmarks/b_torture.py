@@ -34,6 +34,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import threading
@@ -44,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, median, process_memory_kb, worktree
+from benchmarks.common import REPO, RESULTS, median, process_memory_kb, worktree
 from benchmarks.lsp_client import (
     AUTOMATIC,
     SERVER_CMD,
@@ -54,6 +55,7 @@ from benchmarks.lsp_client import (
     utf16_position,
 )
 
+TABLES = REPO / "benchmarks" / "tables"
 INLINE = "textDocument/inlineCompletion"
 CANCELLED = -32800
 INTERNAL = -32603
@@ -793,8 +795,13 @@ def main() -> None:
     reports.append(run(plan))
     out = RESULTS / "torture.json"
     out.write_text(json.dumps(reports, indent=2))
-    print(table(reports))
-    print(f"full report: {out}")
+    summary = table(reports)
+    TABLES.mkdir(parents=True, exist_ok=True)
+    (TABLES / "torture.txt").write_text(
+        f"python -m benchmarks.b_torture {' '.join(sys.argv[1:])}\n\n{summary}\n"
+    )
+    print(summary)
+    print(f"full report: {out}; table: {TABLES / 'torture.txt'}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from lsp_server.syntax.tree import syntax_errors
@@ -199,8 +200,9 @@ async def test_bad_inputs_get_empty_answers_and_server_keeps_serving(client: Lan
     # Unknown URI (never opened).
     assert await inline(client, "file:///nowhere/missing.py", 0, 0) == ""
     uri = python_doc(client, "small.py", "x = 1\n")
-    assert await inline(client, uri, 40, 0) == ""  # line past the end
-    assert await inline(client, uri, 0, 99) == ""  # column past the end of the line
+    with pytest.raises(JsonRpcException, match="line 40 is past the end"):  # InvalidParams
+        await inline(client, uri, 40, 0)
+    assert isinstance(await inline(client, uri, 0, 99), str)  # clamped to the line's end
     big = python_doc(client, "big.py", "x = 1\n" * 900_000)  # ~5 MB
     assert await inline(client, big, 10, 0) == ""
     binary = python_doc(client, "blob.py", "abc\x00\x01\x02def\n")
