@@ -518,7 +518,7 @@ def phase_index_faults(client: LspClient, tally: Tally, root: Path, index_dir: P
             time.sleep(0.5)
         return []
 
-    lock = sqlite3.connect(store, timeout=0)
+    lock = sqlite3.connect(store, timeout=60)  # the server may be writing: wait our turn
     lock.execute("BEGIN EXCLUSIVE")
     for i in range(20):
         (root / f"while_locked_{i}.py").write_text(f"def locked_{i}():\n    return {i}\n")
