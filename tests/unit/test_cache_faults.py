@@ -23,6 +23,7 @@ from lsp_server.index.workspace import WorkspaceIndex
 from lsp_server.model import choice
 from lsp_server.model.choice import VERDICTS_FILE, Verdict
 from lsp_server.paths import canonical
+from tests.helpers.index_store import rows_in
 
 TRUSTED = Verdict(2100.0, 1500, 400.0, 60.0, 0.04)
 LOST = "the index is kept in memory only (tried again every 30 s; until then a restart reads"
@@ -57,14 +58,6 @@ def unwritable(folder: Path) -> Iterator[None]:
         folder.chmod(0o700)
 
 
-def rows_in(path: Path) -> int:
-    db = sqlite3.connect(str(path), timeout=5)
-    try:
-        return db.execute("SELECT count(*) FROM files").fetchone()[0]
-    finally:
-        db.close()
-
-
 def add_files(repo: Path, index: WorkspaceIndex, count: int, size: int = 1) -> None:
     for i in range(count):
         body = "".join(f"def f{i}_{k}():\n    return {k}\n\n" for k in range(size))
@@ -75,18 +68,9 @@ def add_files(repo: Path, index: WorkspaceIndex, count: int, size: int = 1) -> N
 def test_an_unwritable_index_folder_at_start_keeps_the_index_in_memory(repo: Path, tmp_path):
     folder = tmp_path / "index"
     folder.mkdir()
-    told: list[str] = []
     with unwritable(folder):
-        index = WorkspaceIndex(report=told.append)
-        index.scan(index.add_folder(repo))
-        add_files(repo, index, 5)
-        assert index.definitions("slugify") and index.definitions("f4_0")
-        index.close()
-    path = store_path(Path(canonical(str(repo))))
-    assert told == [
-        f"index store {path} cannot be written (unable to open database file): {LOST}"
-        " every file again)"
-    ]
+        told = served_in_memory(repo)
+    assert told == [cannot_write(repo, "unable to open database file")]
 
 
 def test_an_index_folder_unwritable_while_running_is_written_once_it_is_writable(
@@ -120,16 +104,23 @@ def test_a_full_disk_at_start_keeps_the_index_in_memory(repo: Path, monkeypatch)
         return db
 
     monkeypatch.setattr(store.sqlite3, "connect", full_disk)
+    assert served_in_memory(repo) == [cannot_write(repo, "database or disk is full")]
+
+
+def served_in_memory(repo: Path) -> list[str]:
+    """Scan ``repo``, add five files, check the index answers; what it told."""
     told: list[str] = []
     index = WorkspaceIndex(report=told.append)
     index.scan(index.add_folder(repo))
     add_files(repo, index, 5)
     assert index.definitions("slugify") and index.definitions("f4_0")
     index.close()
+    return told
+
+
+def cannot_write(repo: Path, why: str) -> str:
     path = store_path(Path(canonical(str(repo))))
-    assert told == [
-        f"index store {path} cannot be written (database or disk is full): {LOST} every file again)"
-    ]
+    return f"index store {path} cannot be written ({why}): {LOST} every file again)"
 
 
 def test_a_disk_filling_up_while_running_is_told_once(repo: Path):

@@ -24,6 +24,7 @@ from lsp_server.loader import LoadedModel
 from lsp_server.paths import canonical
 from lsp_server.services import Services
 from tests.helpers.fake_engine import FakeEngine, RecordingClient
+from tests.helpers.index_store import rows_in
 
 
 def path_of(repo: Path) -> Path:
@@ -102,14 +103,6 @@ class Holder:
     def release(self) -> None:
         self.db.execute("ROLLBACK")
         self.db.close()
-
-
-def rows_in(path: Path) -> int:
-    db = sqlite3.connect(str(path), timeout=5)
-    try:
-        return db.execute("SELECT count(*) FROM files").fetchone()[0]
-    finally:
-        db.close()
 
 
 def wait_for(condition, timeout: float = 10.0) -> None:
