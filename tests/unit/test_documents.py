@@ -7,6 +7,7 @@ from pygls.workspace import PositionCodec, TextDocument, Workspace
 from lsp_server.services.documents import (
     DocumentService,
     Located,
+    LspTextDocument,
     LspWorkspace,
     locate,
     warm_tree,
@@ -230,3 +231,10 @@ def test_lines_end_only_where_lsp_says_so():
     located = locate(d, types.Position(line=1, character=1), Settings())
     assert isinstance(located, Located)
     assert located.snapshot.text[located.snapshot.offset :].startswith("\u2028d")
+
+
+def test_lines_are_split_once_per_text():
+    d = LspTextDocument("file:///w/a.py", "a\nb\n")
+    assert d.lines is d.lines  # asked again for the same text: the same split
+    d._source = "a\x0cb\n"  # an edit: a new text, split again (with LSP's rule)
+    assert d.lines == ("a\x0cb\n",)
