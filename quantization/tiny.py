@@ -5,7 +5,10 @@ Hugging Face folder (config.json, model.safetensors, tokenizer.json, tokenizer_c
 that ``transformers`` loads and ``convert`` converts:
 
 - the tokenizer is a byte-level BPE trained with the ``tokenizers`` library on Python source
-  from this repository (``TRAIN_FILES``), with StarCoder's pre-tokenizer (every digit split, then
+  (``data/tokenizer_corpus.txt``: four of this repository's modules as they were when the
+  parity tolerances were measured, frozen: trained on the live files, every edit of them
+  changed the tokenizer, the tiny models and so the logits' noise), with StarCoder's
+  pre-tokenizer (every digit split, then
   GPT-2's byte-level regex) and StarCoder's special tokens (``<|endoftext|>`` = 0, the FIM
   tokens, ``<repo_name>``, ``<file_sep>``) as added special tokens;
 - sizes are chosen for llama.cpp's k-quants: every weight row (the input dimension) is a multiple
@@ -24,13 +27,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-TRAIN_FILES = (
-    "lsp_server/prompt/fim.py",
-    "lsp_server/model/gguf.py",
-    "lsp_server/model/resolve.py",
-    "lsp_server/services/documents.py",
-)
+CORPUS = Path(__file__).resolve().parent / "data" / "tokenizer_corpus.txt"
 SPECIAL_TOKENS = (
     "<|endoftext|>",
     "<fim_prefix>",
@@ -49,9 +46,8 @@ KINDS = ("gptbigcode", "gptbigcode-mha", "starcoder2")
 
 
 def training_text() -> str:
-    """The tokenizer's training text (falls back to this file if the others moved)."""
-    parts = [(REPO / f).read_text(encoding="utf-8") for f in TRAIN_FILES if (REPO / f).is_file()]
-    return "\n".join(parts) or Path(__file__).read_text(encoding="utf-8")
+    """The tokenizer's training text (frozen: see the module's docstring)."""
+    return CORPUS.read_text(encoding="utf-8")
 
 
 def build_tokenizer(folder: Path) -> Any:
