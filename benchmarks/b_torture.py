@@ -210,6 +210,22 @@ class Document:
         return future.result(60).get("document") or {}  # {}: a server that cannot tell
 
 
+ADD = "def add(a, b):\n    return "  # the small document timed requests are asked in
+
+
+def add_document(client: LspClient, root: Path, name: str) -> Document:
+    return Document(client, (root / name).as_uri(), ADD)
+
+
+def complete_add(client: LspClient, tally: Tally, doc: Document) -> tuple[Any, float]:
+    """An invoked completion after ``return `` in an ``add_document``: (its result, or None
+    when it was an error or none came, and the milliseconds it took)."""
+    started = time.monotonic()
+    params = inline_params(doc.uri, {"line": 1, "character": len("    return ")}, 1)
+    result = settle(tally.send(client, INLINE, params)[1])
+    return result, (time.monotonic() - started) * 1000
+
+
 def inline_params(uri: str, position: dict[str, int], trigger: int = AUTOMATIC) -> dict:
     return {"textDocument": {"uri": uri}, "position": position, "context": {"triggerKind": trigger}}
 
@@ -466,15 +482,9 @@ def phase_watch(client: LspClient, tally: Tally, root: Path, n: int) -> dict:
     for i in range(n):
         (target / f"gen_{i}.py").write_text(f"def generated_{i}(x):\n    return x + {i}\n")
     made_s = time.monotonic() - started
-    doc = Document(client, (root / "during_storm.py").as_uri(), "def add(a, b):\n    return ")
-    latencies = []
-    for _ in range(5):
-        t = time.monotonic()
-        _, future = tally.send(
-            client, INLINE, inline_params(doc.uri, {"line": 1, "character": 11}, 1)
-        )
-        if settle(future) is not None:
-            latencies.append((time.monotonic() - t) * 1000)
+    doc = add_document(client, root, "during_storm.py")
+    answers = [complete_add(client, tally, doc) for _ in range(5)]
+    latencies = [ms for result, ms in answers if result is not None]
     settled_s, files = None, before
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -500,14 +510,11 @@ def phase_index_faults(client: LspClient, tally: Tally, root: Path, index_dir: P
     if not stores:
         return {"error": f"no index store in {index_dir}"}
     store = stores[0]
-    doc = Document(client, (root / "index_faults.py").as_uri(), "def add(a, b):\n    return ")
+    doc = add_document(client, root, "index_faults.py")
     seen = len(client.messages)
 
     def complete_ms() -> float:
-        t = time.monotonic()
-        params = inline_params(doc.uri, {"line": 1, "character": 11}, 1)
-        settle(tally.send(client, INLINE, params)[1])
-        return (time.monotonic() - t) * 1000
+        return complete_add(client, tally, doc)[1]
 
     def said(word: str, timeout_s: float) -> list[str]:
         deadline = time.monotonic() + timeout_s
@@ -592,15 +599,8 @@ def phase_remote(command: list[str], cwd: Path | None, root: Path, log: Path) ->
         while state.get("state") not in ("ready", "error") and time.monotonic() - started < 60:
             time.sleep(0.5)
             state = client.status()
-        doc = Document(client, (root / "remote.py").as_uri(), "def add(a, b):\n    return ")
-        latencies = []
-        for _ in range(4):
-            t = time.monotonic()
-            _, future = tally.send(
-                client, INLINE, inline_params(doc.uri, {"line": 1, "character": 11}, 1)
-            )
-            settle(future)
-            latencies.append(round((time.monotonic() - t) * 1000))
+        doc = add_document(client, root, "remote.py")
+        latencies = [round(complete_add(client, tally, doc)[1]) for _ in range(4)]
         health = client.status().get("engineHealth")
         return {
             "state": state.get("state"),
@@ -642,10 +642,8 @@ def phase_sigterm(client: LspClient, tally: Tally, root: Path) -> dict:
 
 
 def plain_request(client: LspClient, tally: Tally, root: Path) -> dict:
-    doc = Document(client, (root / "plain.py").as_uri(), "def add(a, b):\n    return ")
-    _, future = tally.send(client, INLINE, inline_params(doc.uri, {"line": 1, "character": 11}, 1))
-    text = LspClient.first_insert_text(future.result(120))
-    return {"suggestion": text}
+    result, ms = complete_add(client, tally, add_document(client, root, "plain.py"))
+    return {"suggestion": LspClient.first_insert_text(result), "ms": round(ms)}
 
 
 def run(
