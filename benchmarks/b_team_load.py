@@ -18,6 +18,9 @@ tokens the engine evaluated per model call (llama-server's ``timings.prompt_n``,
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import socket
 import statistics
 import subprocess
@@ -104,7 +107,21 @@ def session(name: str, site: Site, options: dict, out: dict[str, tuple[list[Samp
             )
 
         samples = replay(name, site, ask)
+        cpu_s = process_cpu_s(c._proc.pid) if c._proc else 0.0
     out[name] = (samples, errors)
+    CPU[name] = cpu_s
+
+
+CPU: dict[str, float] = {}  # user -> CPU seconds its infill-lsp server used (utime + stime)
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(sites: list[Site], options: dict) -> tuple[dict, float]:
@@ -123,21 +140,37 @@ def run(sites: list[Site], options: dict) -> tuple[dict, float]:
 
 def summary(label: str, out: dict, wall_s: float) -> str:
     samples = [s for rows, _ in out.values() for s in rows]
+    # each user's first request evaluates its whole prompt cold (the file was just opened):
+    # the cost of arriving, not of typing; shown apart, and the warm p95 leaves it out
+    first = [rows[0].latency_ms for rows, _ in out.values() if rows]
+    warm = [s.latency_ms for rows, _ in out.values() for s in rows[1:]]
     errors = sum(e for _, e in out.values())
     model = [s for s in samples if s.source == "model"]
     latency = [s.latency_ms for s in samples]
     evaluated = median([s.evaluated_tokens for s in model])
     return (
-        f"{label:26} {len(out):>5} {len(samples):>8} {len(model):>6} {errors:>6} "
-        f"{median(latency) or 0:>7.0f} {p95(latency):>7.0f} "
+        f"{label:34} {len(out):>5} {len(samples):>8} {len(model):>6} {errors:>6} "
+        f"{median(latency) or 0:>7.0f} {p95(latency):>7.0f} {p95(warm) if warm else 0:>8.0f} "
+        f"{median(first) or 0:>8.0f} "
         f"{statistics.mean(s.latency_ms for s in model) if model else 0:>9.0f} "
         f"{evaluated if evaluated is not None else '-':>9}"
     )
 
 
+def dump(label: str, users: int, out: dict) -> None:
+    """Every request of a run, for the ignored results/ (which key waited, and on what)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / "team-load-requests.jsonl", "a", encoding="utf-8") as fh:
+        for name, (rows, _) in out.items():
+            for s in rows:
+                row = {"engine": label, "users": users, "user": name, **dataclasses.asdict(s)}
+                row.pop("suggestion", None)
+                fh.write(json.dumps(row) + "\n")
+
+
 HEAD = (
-    f"{'engine':26} {'users':>5} {'requests':>8} {'model':>6} {'errors':>6} {'p50 ms':>7} "
-    f"{'p95 ms':>7} {'model avg':>9} {'eval/call':>9}"
+    f"{'engine':34} {'users':>5} {'requests':>8} {'model':>6} {'errors':>6} {'p50 ms':>7} "
+    f"{'p95 ms':>7} {'warm p95':>8} {'first ms':>8} {'model avg':>9} {'eval/call':>9}"
 )
 
 
@@ -154,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=-2,
         help="remoteSlot of every user (-2: the server chooses, -1: one at random)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="llama-server --batch-size/--ubatch-size (0: its default, 2048/512)",
     )
     args = parser.parse_args(argv)
     budget = {
@@ -183,9 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from benchmarks.b2_typing_replay import llama_server
 
+    cpu: dict[int, tuple[float, float, float]] = {}  # users -> wall s, engine / servers CPU s
+
     for slots in [int(n) for n in args.parallel.split(",") if n]:
         log = RESULTS / f"team-llama-server-np{slots}.log"
-        with llama_server(str(cached_path(QWEN_05B)), 2, log, slots=slots) as (url, _p, _c):
+        extra = ("-b", str(args.batch_size), "-ub", str(args.batch_size)) if args.batch_size else ()
+        with llama_server(str(cached_path(QWEN_05B)), 2, log, extra, slots) as (url, proc, _c):
             options = {
                 "engine": "llama-server",
                 "remoteUrl": url,
@@ -193,12 +235,20 @@ def main(argv: list[str] | None = None) -> int:
                 **budget,
             }
             for n in users:
+                engine_cpu = process_cpu_s(proc.pid)
+                CPU.clear()
                 out, wall = run(sites[:n], options)
+                cpu[n] = (wall, process_cpu_s(proc.pid) - engine_cpu, sum(CPU.values()))
                 label = f"llama-server -np {slots}"
+                label += f" -b {args.batch_size}" if args.batch_size else ""
                 label += {-2: " (server's slot)", -1: " (random pin)"}.get(
                     args.slot, f" slot {args.slot}"
                 )
                 print(summary(label, out, wall), flush=True)
+                dump(label, n, out)
+            print("  CPU seconds (2 cores) per run: " + "; ".join(
+                f"{n} users: wall {w:.0f}, llama-server {e:.0f}, infill-lsp servers {c:.0f}"
+                for n, (w, e, c) in cpu.items()))  # fmt: skip
     return 0
 
 
