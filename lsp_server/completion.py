@@ -20,7 +20,7 @@ from lsp_server.context.window import Budget, build_context
 from lsp_server.engine.base import CancelToken, Engine, Generation, GenerationRequest
 from lsp_server.index.workspace import WorkspaceIndex
 from lsp_server.paths import canonical
-from lsp_server.postprocess.pipeline import WRONG_START, run_filters, should_stop
+from lsp_server.postprocess.pipeline import WRONG_START, run_filters, should_stop, stop_texts
 from lsp_server.postprocess.suffix_repeat import repeats_neighbour
 from lsp_server.prompt.builder import build_fim_prompt
 from lsp_server.settings import Settings
@@ -169,6 +169,7 @@ class Completer:
             should_stop=lambda text: should_stop(heal(text, ctx.pending), ctx),
             max_time_ms=settings.max_time_ms,
             key=doc.path,
+            stop_texts=stop_texts(ctx),
         )
 
     def chosen_request(

@@ -19,8 +19,9 @@ from typing import Protocol
 # field (tests/unit/test_engine_protocol.py). ``prompt.fim`` imports nothing of ours.
 from lsp_server.prompt.fim import FimDialect
 
-# Told by an engine when it goes down or comes back: (state "down" | "up", a message for the
-# user). Called on the thread that ran the request: a listener on an event loop must hop to it.
+# Told by an engine when it goes down or comes back: (state "down" | "up" | "changed": back,
+# serving another model, to be connected again; a message for the user). Called on the thread
+# that ran the request: a listener on an event loop must hop to it.
 Health = Callable[[str, str], None]
 
 
@@ -102,6 +103,9 @@ class GenerationRequest:
     # Stop generating after this many milliseconds (counted from the first generated token;
     # 0 = no limit). The answer then ends with finish="time".
     max_time_ms: float = 0.0
+    # Texts at which ``should_stop`` fires wherever they appear (the newline of a single-line
+    # answer): an engine that samples on its side stops there itself, freeing its slot at once.
+    stop_texts: tuple[str, ...] = ()
     # The document the prompt is for ("" = none): an engine that keeps prompt states per
     # document parks the cache's state when another document's prompt comes, and restores it
     # when the document comes back.

@@ -16,6 +16,7 @@ from lsp_server.context.types import Context
 
 Apply = Callable[[str, Context], str]
 StopRule = Callable[[str, Context], bool]
+StopTexts = Callable[[Context], tuple[str, ...]]
 
 
 def module_name(fn: Callable[..., object]) -> str:
@@ -39,11 +40,17 @@ class Filter:
     will cut, so the engine can stop generating text that would be thrown away (most of a CPU's
     latency budget). It must only fire when stopping there cannot change the final answer, and
     must stay cheap (it runs after every token). None: the filter cannot tell while streaming.
+
+    ``stop_texts(ctx)``: texts at which ``stop`` fires wherever they appear, so an engine that
+    samples on its own side (llama-server, OpenAI, Ollama) can be told to stop there itself:
+    it then ends the answer at once and frees its slot, instead of generating until it notices
+    the closed connection. None: the filter has no such texts.
     """
 
     apply: Apply
     wrong_start: bool
     stop: StopRule | None = None
+    stop_texts: StopTexts | None = None
 
     @property
     def name(self) -> str:

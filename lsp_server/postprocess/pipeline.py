@@ -27,7 +27,7 @@ from lsp_server.postprocess import (
     trailing_comment,
     trim_space,
 )
-from lsp_server.postprocess._filter import Apply, Filter, StopRule, module_name
+from lsp_server.postprocess._filter import Apply, Filter, StopRule, StopTexts, module_name
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ WRONG_START = frozenset(f.name for f in FILTERS if f.wrong_start)
 
 # The streaming stop rules of the filters that have one, in pipeline order.
 STOP_RULES: tuple[StopRule, ...] = tuple(f.stop for f in FILTERS if f.stop is not None)
+STOP_TEXTS: tuple[StopTexts, ...] = tuple(f.stop_texts for f in FILTERS if f.stop_texts)
 
 
 def postprocess(raw: str, ctx: Context) -> str:
@@ -105,3 +106,9 @@ def should_stop(generated: str, ctx: Context) -> bool:
     thrown away (most of a CPU's latency budget). Linear in ``len(generated)``.
     """
     return any(stop(generated, ctx) for stop in STOP_RULES)
+
+
+def stop_texts(ctx: Context) -> tuple[str, ...]:
+    """Texts that end the answer wherever they appear (``should_stop`` fires at them), for an
+    engine that samples on its own side to stop at by itself."""
+    return tuple(text for texts in STOP_TEXTS for text in texts(ctx))

@@ -23,11 +23,15 @@ def apply(text: str, ctx: Context) -> str:
     return text.split("\n", 1)[0].rstrip()
 
 
+def stop_texts(ctx: Context) -> tuple[str, ...]:
+    """The newline outside multi-line mode: ``apply`` keeps the first line only (when nothing
+    came before the newline the answer is empty and will be dropped anyway)."""
+    return () if ctx.mode is Mode.MULTI_LINE else ("\n",)
+
+
 def stop(generated: str, ctx: Context) -> bool:
-    """At the first newline outside multi-line mode: ``apply`` keeps the first line only (when
-    nothing came before the newline the answer is empty and will be dropped anyway)."""
-    return ctx.mode is not Mode.MULTI_LINE and "\n" in generated
+    return any(text in generated for text in stop_texts(ctx))
 
 
 # Cutting to one line is the mode's rule, not a judgement of the model's first step.
-FILTER = Filter(apply, wrong_start=False, stop=stop)
+FILTER = Filter(apply, wrong_start=False, stop=stop, stop_texts=stop_texts)

@@ -107,3 +107,19 @@ def test_stopping_early_never_changes_the_final_answer(path: Path) -> None:
     context = context_of(case)
     stopped = stop_at(should_stop, case["raw"], context)
     assert postprocess(stopped, context) == postprocess(case["raw"], context)
+
+
+@pytest.mark.parametrize(
+    "context", [LINE, BODY, HEADER, TOP], ids=["line", "body", "header", "top"]
+)
+def test_stop_texts_are_where_should_stop_fires(context: Context) -> None:
+    """The texts an engine is told to stop at itself end the answer exactly where the streamed
+    stop would: each fires wherever it appears, and cutting there changes nothing."""
+    from lsp_server.postprocess.pipeline import stop_texts
+
+    texts = stop_texts(context)
+    assert texts == (("\n",) if context.mode is Mode.SINGLE_LINE else ())
+    for text in texts:
+        for answer in ("x)", "", "  y = 1"):
+            assert should_stop(answer + text + "tail", context)
+            assert postprocess(answer + text + "tail", context) == postprocess(answer, context)
