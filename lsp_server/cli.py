@@ -106,6 +106,8 @@ def cmd_model(args: argparse.Namespace) -> int:
     from lsp_server.model.resolve import ModelError, resolve_model
 
     settings = _settings(args, one_shot=False)
+    if settings.engine != "local":
+        return _remote_model(settings, args.json)
     measured = None
     if args.measure:
         measured = _measure(settings)
@@ -146,6 +148,27 @@ def cmd_model(args: argparse.Namespace) -> int:
                 f"{'':9} the server serves the 0.5B at once and measures the 1.5B in idle "
                 "time; `infill-lsp model --measure` measures it now"
             )
+    return 0
+
+
+def _remote_model(settings, as_json: bool) -> int:
+    """``model`` with a remote engine: connected, what it was asked and told (the model, its
+    dialect and where it came from, its context), as ``infill/status`` shows it."""
+    from lsp_server.engine.base import EngineError
+    from lsp_server.loader import load_engine
+
+    try:
+        loaded = load_engine(settings)
+    except (EngineError, ValueError) as exc:
+        print(f"infill-lsp: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    info = loaded.describe()
+    loaded.engine.close()
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print(f"{key:11} {value}")
     return 0
 
 

@@ -252,7 +252,14 @@ class Settings:
     )
     # e.g. http://gpu-box:8080
     remote_url: str = setting("", doc="the remote engine's base URL", reload=True)
-    remote_model: str = setting("", doc="the model name it serves (openai, ollama)", reload=True)
+    # "" = the engine's own (openai: /v1/models; ollama: /api/tags): the only one, or among
+    # several the first whose name tells the FIM dialect (engine.remote.discover).
+    remote_model: str = setting(
+        "",
+        doc="the model to use (openai, ollama); empty = the one the engine lists (of several, "
+        "the first whose name tells the FIM dialect)",
+        reload=True,
+    )
     # The NAME of the environment variable holding the API key (the key itself is never a
     # setting, so it never lands in a settings file).
     remote_api_key_env: str = setting(
@@ -262,8 +269,8 @@ class Settings:
     )
     remote_fim_dialect: str = setting(
         "auto",
-        doc="`auto` (from the model name), `qwen`, `starcoder`, `santacoder`, `codellama`,"
-        " `deepseek`, `codegemma`",
+        doc="`auto` (llama-server: its vocabulary; ollama: the model's template; else the "
+        "model's name), `qwen`, `starcoder`, `santacoder`, `codellama`, `deepseek`, `codegemma`",
         choices=("auto", "qwen", "starcoder", "santacoder", "codellama", "deepseek", "codegemma"),
         reload=True,
     )

@@ -178,8 +178,9 @@ class ModelService:
     def _ready(self, loaded: LoadedModel) -> None:
         self._remote_tries = 0
         loop = asyncio.get_running_loop()
-        loaded.engine.on_health = lambda state, message: loop.call_soon_threadsafe(
-            self._health, state, message
+        engine = loaded.engine
+        engine.on_health = lambda state, message: loop.call_soon_threadsafe(
+            self._health, state, message, engine
         )
         self.loaded = loaded
         self.set_state("ready", loaded.engine.name)
@@ -188,11 +189,17 @@ class ModelService:
             self._stop_measuring()
             self._measure_later(QUIET_S)
 
-    def _health(self, state: str, message: str) -> None:
-        """A remote engine went down (told once: requests then fail fast, quietly) or came
-        back."""
+    def _health(self, state: str, message: str, engine: Engine | None = None) -> None:
+        """A remote engine went down (told once: requests then fail fast, quietly), came
+        back, or came back serving another model ("changed": it refuses requests, since its
+        FIM dialect and vocabulary may differ; connected again, once)."""
+        if engine is not None and engine is not self.engine:
+            return  # an engine let go (a reload came meanwhile): not the one serving
         self.health = {"state": state, "message": message}
-        if state == "down":
+        if state == "changed":
+            self.client.tell(f"infill-lsp: {message}; connecting again.", types.MessageType.Info)
+            self.start_load()
+        elif state == "down":
             self.client.tell(
                 f"infill-lsp: {message}. Completions are paused and resume by themselves when "
                 "the engine answers again.",

@@ -1,6 +1,7 @@
 """End to end: the LSP server with a REAL remote engine on loopback -- llama-cpp-python's
 OpenAI-compatible server with the default model -- through a recording proxy that keeps what
-left the machine. A fault test kills the engine mid-request and restarts it."""
+left the machine. An editor configured with only ``engine`` and ``remoteUrl`` is told the model
+by the engine. A fault test kills the engine mid-request and restarts it."""
 
 from __future__ import annotations
 
@@ -103,6 +104,43 @@ async def client(lsp_client: LanguageClient, proxy: RecordingProxy):
     assert st["state"] == "ready", st
     yield
     await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER), loop_scope="module")
+async def bare_client(lsp_client: LanguageClient, engine: Engine):
+    """A second editor on the same engine (not through the proxy: it forwards POSTs only),
+    configured with the engine's kind and URL only."""
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities(),
+            initialization_options={
+                "engine": "openai",
+                "remoteUrl": f"http://127.0.0.1:{engine.port}",
+                "maxTimeMs": 0,
+                "prefetch": False,
+                "maxTokens": 48,
+            },
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_only_the_kind_and_url_set_the_engine_says_its_model(bare_client: LanguageClient):
+    """llama-cpp-python's /v1/models names the model (its alias tells the FIM dialect); it
+    does not tell its context, so the budget stays contextSize."""
+    st = await wait_state(bare_client)
+    assert st["state"] == "ready", st
+    model = st["model"]
+    assert model["model"] == ALIAS and model["modelFrom"] == "engine", model
+    assert model["dialect"] == "qwen" and model["dialectFrom"] == "name"
+    assert model["nCtxTold"] == 0 and model["nCtx"] == 4096
+    text = EXAMPLE.read_text()
+    uri = "file:///tmp/infill-e2e-remote/bare.py"
+    open_doc(bare_client, uri, text)
+    line = next(i for i, t in enumerate(text.split("\n")) if t.startswith("def is_even")) + 1
+    assert "return n % 2 == 0" in await inline(bare_client, uri, line, 4)
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -3,6 +3,8 @@ daemon thread: the base of the remote engines' stub servers."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,3 +18,45 @@ class HttpStub:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class RoutesStub(HttpStub):
+    """A stub engine answering each ``(method, path)`` of ``routes`` with ``(status, JSON)``,
+    or with a callable of the request's JSON body returning that; any other path: 404. A
+    payload that is ``bytes`` is sent as is (a streamed answer: ``kind``). Records each
+    request as ``{"method", "path", **body}`` in ``requests``."""
+
+    def __init__(self, routes: dict[tuple[str, str], object], kind: str = "text/event-stream"):
+        self.routes = routes
+        self.requests: list[dict] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_a: object) -> None:
+                pass
+
+            def _answer(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else {}
+                stub.requests.append({"method": method, "path": self.path, **body})
+                route = stub.routes.get((method, self.path), (404, {"error": "not found"}))
+                status, payload = route(body) if callable(route) else route
+                raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                with contextlib.suppress(OSError):  # the client may have given up
+                    self.send_response(status)
+                    streamed = isinstance(payload, bytes)
+                    self.send_header("Content-Type", kind if streamed else "application/json")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+
+            def do_GET(self) -> None:
+                self._answer("GET")
+
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+        self.serve(Handler)
+
+    def asked(self, path: str) -> list[dict]:
+        return [r for r in self.requests if r["path"] == path]

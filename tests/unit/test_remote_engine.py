@@ -27,6 +27,7 @@ from lsp_server.engine.remote.engine import (
 from lsp_server.engine.remote.http import HEALTH_TIMEOUT_S, RETRY_DELAYS_S, Http, RemoteError
 from lsp_server.engine.remote.vocab import TextVocab, estimate_pieces
 from tests.helpers.http_stub import HttpStub
+from tests.helpers.llama_stub import LlamaServerStub
 from tests.helpers.silent_engine import BusyEngine, SilentEngine
 
 
@@ -365,3 +366,235 @@ def test_alive_is_any_status_line_to_health_within_its_timeout(monkeypatch):
         started = time.monotonic()
         assert not Http(url).alive()  # given up at its own timeout, not the client's 30 s
         assert HEALTH_TIMEOUT_S - 0.1 < time.monotonic() - started < HEALTH_TIMEOUT_S + 10
+
+
+# -- one limit per engine, stale requests never sent ------------------------------------------
+
+
+def llama(url: str, max_concurrent: int = 4) -> RemoteEngine:
+    return RemoteEngine(
+        "llama-server",
+        Http(url, timeout_s=5),
+        model="qwen2.5-coder",
+        dialect="qwen",
+        vocab_splitter=estimate_pieces,
+        n_ctx=4096,
+        max_concurrent=max_concurrent,
+        redact=False,
+    )
+
+
+def in_threads(*calls) -> list[object]:
+    """Run each call on its own thread; their results (or exceptions), in order."""
+    results: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)  # in this order
+    for t in threads:
+        t.join(10)
+    return results
+
+
+def test_a_request_cancelled_while_it_waits_for_its_turn_is_never_sent():
+    stub = LlamaServerStub(late_s=0.6)
+    try:
+        e = llama(stub.url, max_concurrent=1)
+        stale, fresh = CancelToken(), CancelToken()
+        threading.Timer(0.2, stale.cancel, args=("newer keystroke",)).start()
+        ended: dict[str, float] = {}
+
+        def ask(token: CancelToken, name: str):
+            try:
+                return e.generate(request(e), token).text
+            finally:
+                ended[name] = time.monotonic()
+
+        started = time.monotonic()
+        results = in_threads(
+            lambda: ask(CancelToken(), "busy"),  # holds the engine's one turn for 0.6 s
+            lambda: ask(stale, "stale"),  # waits for it, cancelled at 0.2 s
+            lambda: ask(fresh, "fresh"),  # waits for it, and goes
+        )
+        assert results[0] == results[2] == "a + b"
+        assert isinstance(results[1], Cancelled) and "newer keystroke" in str(results[1])
+        assert ended["stale"] < ended["busy"]  # woken by the cancel, not by the turn
+        assert ended["stale"] - started < 0.5
+        assert len(stub.completions) == 2  # the stale one never reached the engine
+        with pytest.raises(Cancelled):  # one cancelled before its turn came: never sent either
+            gone = CancelToken()
+            gone.cancel("newer keystroke")
+            e.generate(request(e), gone)
+        assert len(stub.completions) == 2
+    finally:
+        stub.close()
+
+
+def test_engine_objects_on_one_url_share_remote_max_concurrent_the_newest_setting_wins():
+    """A reload builds a new engine object while the old one may still stream: one limit."""
+    stub = LlamaServerStub(late_s=0.2)
+    try:
+        old, new = llama(stub.url, 1), llama(stub.url + "/", 1)  # the same engine
+        results = in_threads(*[lambda e=e: e.generate(request(e), CancelToken()) for e in
+                               (old, new, old, new)])  # fmt: skip
+        assert [g.text for g in results] == ["a + b"] * 4  # type: ignore[attr-defined]
+        assert stub.most == 1
+        llama(stub.url, 4)  # the settings now say 4: for the objects built before too
+        in_threads(*[lambda e=e: e.generate(request(e), CancelToken()) for e in (old, new)])
+        assert stub.most == 2
+    finally:
+        stub.close()
+
+
+def test_requests_waiting_for_their_turn_when_the_engine_goes_down_are_not_sent():
+    """They meet the backoff when their turn comes: one outage, told once, not one each."""
+    stub = LlamaServerStub(late_s=0.3)
+    stub.down = True  # answers 503 after 0.3 s
+    try:
+        e, reports = llama(stub.url, max_concurrent=1), []
+        e.on_health = lambda state, _message: reports.append(state)
+        results = in_threads(*[lambda: e.generate(request(e), CancelToken())] * 3)
+        assert [type(r) for r in results] == [RemoteError] * 3
+        assert "503" in str(results[0]) and all("next try in" in str(r) for r in results[1:])
+        assert stub.requests == 1 and reports == ["down"] and e._failures == 1
+    finally:
+        stub.close()
+
+
+# -- a llama-server restarted: asked again once, the pin and the context follow it ----------
+
+
+@pytest.fixture
+def restarts(monkeypatch):
+    monkeypatch.setattr(remote_engine, "BACKOFF_S", (0.05,))
+    stubs: list[LlamaServerStub] = []
+
+    def make(**kw) -> LlamaServerStub:
+        stubs.append(LlamaServerStub(**kw))
+        return stubs[-1]
+
+    yield make
+    for stub in stubs:
+        stub.close()
+
+
+def connected(stub: LlamaServerStub, slot: int) -> tuple[RemoteEngine, list[str]]:
+    from lsp_server.engine.remote.connect import connect
+    from lsp_server.settings import Settings
+
+    settings = Settings(
+        engine="llama-server",
+        remote_url=stub.url,
+        remote_slot=slot,
+        remote_fim_dialect="qwen",
+        remote_redact=False,
+    )
+    e, _ = connect(settings)
+    reports: list[str] = []
+    e.on_health = lambda state, _message: reports.append(state)
+    return e, reports
+
+
+def outage(e: RemoteEngine, stub: LlamaServerStub) -> None:
+    """The server goes down (503 while it loads its model), and comes back."""
+    stub.down = True
+    with pytest.raises(RemoteError, match="503"):
+        e.generate(request(e), CancelToken())
+    stub.down = False
+    time.sleep(0.1)  # the backoff
+
+
+@pytest.mark.parametrize(
+    ("setting", "pinned", "slots", "repinned"),
+    [(3, 3, 2, None), (1, 1, 2, 1), (-1, range(4), 1, None), (-2, None, 2, None)],
+    ids=["set-now-out-of-range", "set-still-there", "random-one-slot-left", "server-chooses"],
+)
+def test_after_an_outage_the_engine_is_asked_again_once_and_the_pin_follows_its_slots(
+    restarts, caplog, setting, pinned, slots, repinned
+):
+    stub = restarts(slots=4, n_ctx=2048)
+    e, reports = connected(stub, setting)
+    assert e.slot in pinned if isinstance(pinned, range) else e.slot == pinned
+    assert e.n_ctx == 2048 and e.generate(request(e), CancelToken()).text == "a + b"
+    stub.restart(slots=slots, n_ctx=1024)  # restarted with fewer, smaller slots
+    outage(e, stub)
+    asked = stub.props_asked
+    assert e.generate(request(e), CancelToken()).text == "a + b"  # unpinned: the outage
+    assert stub.props_asked == asked + 1 and e.slot == repinned and e.n_ctx == 1024
+    for _ in range(3):
+        assert e.generate(request(e), CancelToken()).text == "a + b"
+    assert stub.sent_slots[-3:] == [repinned] * 3 and stub.props_asked == asked + 1
+    assert reports == ["down", "up"]
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("no longer pinned" in m for m in said) == (pinned is not None)  # the outage
+    assert sum("remoteSlot 3: the server has 2 slots" in m for m in said) == (setting == 3)
+
+
+def test_a_server_restarted_without_props_keeps_the_dialect_unpinned(restarts, caplog):
+    stub = restarts(slots=4)
+    e, reports = connected(stub, 2)
+    stub.restart(slots=4, n_ctx=1024, props=False)  # e.g. a proxy in front of it now
+    outage(e, stub)
+    for _ in range(3):
+        assert e.generate(request(e), CancelToken()).text == "a + b"
+    assert e.slot is None and e.n_ctx == 2048 and e.dialect.name == "qwen"
+    assert stub.sent_slots[-3:] == [None] * 3 and reports == ["down", "up"]
+    said = [r.getMessage() for r in caplog.records if "does not say its slots" in r.getMessage()]
+    assert len(said) == 1
+
+
+def test_a_restart_with_another_model_is_reported_once_and_nothing_more_is_sent(restarts):
+    """Another model may speak another FIM dialect and vocabulary: the engine is connected
+    again (the model service reloads on "changed"); until then it refuses requests, quietly."""
+    stub = restarts()
+    e, reports = connected(stub, 1)
+    stub.restart(slots=4, n_ctx=2048, model="/models/starcoder2-3b.gguf")
+    outage(e, stub)
+    with pytest.raises(RemoteError, match="now serves") as info:
+        e.generate(request(e), CancelToken())  # the answer came in the old dialect: dropped
+    assert "/models/starcoder2-3b.gguf (was /models/qwen2.5-coder-7b" in str(info.value)
+    assert info.value.unreachable  # told once through on_health, not per request
+    sent = len(stub.completions)
+    started = time.monotonic()
+    for _ in range(5):
+        with pytest.raises(RemoteError, match="connecting again"):
+            e.generate(request(e), CancelToken())
+    assert time.monotonic() - started < 0.5 and len(stub.completions) == sent
+    assert reports == ["down", "changed"]
+
+
+def test_a_slot_the_server_refuses_is_dropped_and_the_request_goes_again(restarts, caplog):
+    """A build that checks slot ids, restarted with fewer slots between two requests (no
+    outage seen): refused, asked again, sent again to a slot it has."""
+    stub = restarts(slots=4)
+    stub.refuses = True
+    e, reports = connected(stub, 3)
+    stub.restart(slots=2, n_ctx=2048)
+    asked = stub.props_asked
+    assert e.generate(request(e), CancelToken()).text == "a + b"
+    assert stub.sent_slots == [3, None] and e.slot is None and stub.props_asked == asked + 1
+    assert reports == [] and any("slot 3 refused" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_model_service_connects_again_once_when_the_engine_serves_another_model(
+    monkeypatch,
+):
+    from tests.unit.test_handlers import Harness
+
+    h = Harness(prefetch=False)
+    model = h.services.model
+    loads: list[int] = []
+    monkeypatch.setattr(model, "start_load", lambda: loads.append(1))
+    message = "the engine at http://box:8080 now serves /models/b.gguf (was /models/a.gguf)"
+    model._health("changed", message, h.engine)
+    model._health("changed", message, object())  # an engine let go meanwhile: not serving
+    assert loads == [1] and model.health["state"] == "changed"
+    assert h.client.told == [f"infill-lsp: {message}; connecting again."]
+    model.shutdown()

@@ -20,6 +20,12 @@ within ``HEALTH_TIMEOUT_S``, 2 s). One that answers is waited for, up to ``remot
 one that does not (accepts connections and answers nothing: hung, or its process wedged)
 counts as dead at once, so a completion finds out in about 7 s, not 30. The same goes for a
 /tokenize question left unanswered: down only when /health is not answered either.
+
+``remoteMaxConcurrent`` is per engine URL, shared by every object on it (``limit``); a request
+cancelled while it waits for its turn is never sent. A llama-server that answers again after an
+outage, or refuses the slot this process keeps to, is asked again what it serves (``recovery``):
+the pin and a slot's context follow it, and one that now serves another model is reported
+("changed") so that it is connected again, instead of getting prompts in the old dialect.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from lsp_server.engine.base import (
     Health,
 )
 from lsp_server.engine.remote.http import Http, RemoteError
+from lsp_server.engine.remote.limit import shared_limiter
+from lsp_server.engine.remote.recovery import Recovery, Rediscovery, refuses_slot
 from lsp_server.engine.remote.vocab import Splitter, TextVocab, estimate_pieces
 from lsp_server.prompt.fim import FimDialect, spellings
 
@@ -95,13 +103,22 @@ def _llama_server_body(prompt: str, r: GenerationRequest, _model: str, stops: li
     }
 
 
-def _ollama_body(prompt: str, r: GenerationRequest, model: str, stops: list[str]) -> dict:
+def _ollama_body(
+    prompt: str, r: GenerationRequest, model: str, stops: list[str], num_ctx: int = 0
+) -> dict:
+    """``num_ctx`` (> 0): the window Ollama runs the model with, which it otherwise picks
+    itself and cuts longer prompts to, silently (``connect`` sets it to our budget when the
+    model does not set its own; see ``discover``)."""
+    options: dict[str, Any] = {"num_predict": r.max_tokens, "temperature": r.temperature}
+    options["stop"] = stops
+    if num_ctx > 0:
+        options["num_ctx"] = num_ctx
     return {
         "model": model,
         "prompt": prompt,
         "raw": True,  # our FIM prompt, not Ollama's template
         "stream": True,
-        "options": {"num_predict": r.max_tokens, "temperature": r.temperature, "stop": stops},
+        "options": options,
     }
 
 
@@ -186,6 +203,7 @@ class RemoteEngine:
         max_concurrent: int = 4,
         redact: bool = True,
         slot: int | None = None,
+        rediscovery: Rediscovery | None = None,
     ) -> None:
         if kind not in PROTOCOLS:
             raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(KINDS)}")
@@ -212,15 +230,18 @@ class RemoteEngine:
             file_sep_id=ids[names["file_sep"][0]] if names["file_sep"] else None,
         )
         self._stops = [s for s in names["stops"] if s]
-        self._slots = threading.BoundedSemaphore(max(1, max_concurrent))
+        key = f"{http.scheme}://{http.host}:{http.port}{http.base}"
+        self._limiter = shared_limiter(key, max_concurrent)  # with every engine object on it
         self._lock = threading.Lock()
         self._failures = 0
         self._down_until = 0.0
         self._down_reason = ""
         self.on_health: Health | None = None  # set by the server: outages, told once
         # llama-server: the slot this process keeps to (``remoteSlot``); None = the server
-        # picks (by prompt similarity). Dropped, with one log line, when the engine goes down.
+        # picks (by prompt similarity). Dropped, with one log line, when the engine goes down;
+        # picked again when it is asked again what it serves (``_ask_again``).
         self.slot = slot if kind == "llama-server" else None
+        self._recovery = Recovery(rediscovery if kind == "llama-server" else None)
 
     def close(self) -> None:
         """Nothing to free: the model lives on the other machine and every request opens and
@@ -283,16 +304,22 @@ class RemoteEngine:
             return max(0.0, self._down_until - time.monotonic())
 
     def _check_up(self) -> None:
+        if self._recovery.retired:  # quiet: told once ("changed"), the engine is replaced
+            raise RemoteError(self._recovery.retired, unreachable=True)
         wait = self._down_for()
         if wait > 0:
             raise RemoteError(f"{self._down_reason} (next try in {wait:.0f} s)", unreachable=True)
 
     def _went_down(self, exc: RemoteError) -> None:
         with self._lock:
-            # llama-server never refuses a slot id: an old build puts a request for a slot it
-            # does not have (restarted with fewer) off forever, which ends here as a timeout.
-            # The pin goes with the outage, told once.
+            if self._recovery.retired:
+                return  # being replaced: its failures are no one's outage
+            # llama-server may not refuse a slot id: an old build puts a request for a slot
+            # it does not have (restarted with fewer) off forever, which ends here as a
+            # timeout. The pin goes with the outage, told once; the engine is asked again
+            # what it serves when it answers again.
             pinned, self.slot = self.slot, None
+            self._recovery.outage()
             first = self._failures == 0
             delay = BACKOFF_S[min(self._failures, len(BACKOFF_S) - 1)]
             self._failures += 1
@@ -307,8 +334,40 @@ class RemoteEngine:
         with self._lock:
             was_down = self._failures > 0
             self._failures, self._down_until = 0, 0.0
-        if was_down and self.on_health is not None:
+        if not was_down:
+            return
+        self._ask_again()
+        if self._recovery.retired:
+            return  # it serves another model: told "changed" instead
+        if self.on_health is not None:
             self.on_health("up", f"the engine at {self.http.url} answers again")
+
+    def _ask_again(self) -> bool:
+        """A llama-server that may have restarted (it answers again after an outage, or
+        refused our slot) is asked what it serves, once per recovery (``Recovery``): the slot
+        to keep to and a slot's context follow it. One that serves another model is retired
+        (it refuses requests) and says "changed": the model service connects again, in the
+        new model's dialect and vocabulary. True when it was asked."""
+        found = self._recovery.ask(self.http.url)
+        if found is None:
+            return False
+        if found.changed:
+            log.warning("%s: %s", self.name, self._recovery.retired)
+            if self.on_health is not None:
+                self.on_health("changed", found.changed)
+        else:
+            with self._lock:
+                self.slot, self.n_ctx = found.slot, found.n_ctx or self.n_ctx
+        return True
+
+    def _slot_refused(self, slot: int, exc: RemoteError) -> bool:
+        """The engine refused the slot id sent: not pinned any more, until it is asked again
+        what it serves. True: it was asked (and serves the same model): send again."""
+        with self._lock:
+            if self.slot == slot:
+                self.slot = None
+        log.warning("%s: slot %d refused (%s); not pinned", self.name, slot, exc)
+        return self._ask_again() and not self._recovery.retired
 
     # -- generation -----------------------------------------------------------------------
     def prompt_text(self, prompt: list[int]) -> tuple[str, tuple[str, ...]]:
@@ -321,52 +380,79 @@ class RemoteEngine:
         redaction = redact(text)
         return redaction.text, tuple(redaction.placeholders)
 
+    def _send(
+        self, request: GenerationRequest, body: dict, cancel: CancelToken, stop_early: CancelToken
+    ) -> tuple[str, str, int | None, float | None]:
+        """``_stream`` to the slot this process keeps to; a failure to reach the engine puts
+        it down. A slot id the engine refuses (a build that checks it, restarted with fewer
+        slots) is dropped, the engine asked again what it serves, and the request sent once
+        more, to the slot picked now."""
+        while True:
+            slot = self.slot
+            body.pop("id_slot", None)
+            if slot is not None:
+                body["id_slot"] = slot
+            try:
+                return self._stream(request, body, cancel, stop_early)
+            except RemoteError as exc:
+                if exc.unreachable:
+                    self._went_down(exc)
+                if slot is None or not refuses_slot(exc) or not self._slot_refused(slot, exc):
+                    raise
+
+    def _stream(
+        self, request: GenerationRequest, body: dict, cancel: CancelToken, stop_early: CancelToken
+    ) -> tuple[str, str, int | None, float | None]:
+        """One request's answer: (text, finish, prompt tokens evaluated, first piece's time)."""
+        if cancel.cancelled:  # stale by now (a newer keystroke): never sent
+            raise Cancelled(cancel.reason)
+        text, finish, evaluated, first_at = "", "length", None, None
+        quiet_s = answer_wait_s(request, self.http.timeout_s)
+        try:
+            for event in self.http.stream(self.protocol.path, body, stop_early, quiet_s):
+                piece = self.protocol.text(event)
+                if piece and first_at is None:
+                    first_at = time.perf_counter()
+                text += piece
+                evaluated = self.protocol.evaluated(event) or evaluated
+                if self.protocol.done(event):
+                    finish = "stop"
+                    break
+                if piece and request.should_stop(text):
+                    finish = "criteria"
+                    stop_early.cancel("criteria")
+                    break
+                if (
+                    request.max_time_ms > 0
+                    and first_at is not None
+                    and (time.perf_counter() - first_at) * 1000 > request.max_time_ms
+                ):
+                    finish = "time"
+                    stop_early.cancel("time")
+                    break
+        except Cancelled:
+            if cancel.cancelled:
+                raise
+            # stopped on purpose (criteria/time): the text so far is the answer
+        return text, finish, evaluated, first_at
+
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         self._check_up()
         started = time.perf_counter()
         prompt, placeholders = self.prompt_text(request.prompt)
         body = self.protocol.body(prompt, request, self.model, self._stops)
-        slot = self.slot
-        if slot is not None:
-            body["id_slot"] = slot
         stop_early = CancelToken()  # the filters or the time cap end the answer: close it
         remove = cancel.on_cancel(lambda: stop_early.cancel(cancel.reason))
-        text, finish, evaluated, first_at = "", "length", None, None
         try:
-            with self._slots:
-                quiet_s = answer_wait_s(request, self.http.timeout_s)
-                for event in self.http.stream(self.protocol.path, body, stop_early, quiet_s):
-                    piece = self.protocol.text(event)
-                    if piece and first_at is None:
-                        first_at = time.perf_counter()
-                    text += piece
-                    evaluated = self.protocol.evaluated(event) or evaluated
-                    if self.protocol.done(event):
-                        finish = "stop"
-                        break
-                    if piece and request.should_stop(text):
-                        finish = "criteria"
-                        stop_early.cancel("criteria")
-                        break
-                    if (
-                        request.max_time_ms > 0
-                        and first_at is not None
-                        and (time.perf_counter() - first_at) * 1000 > request.max_time_ms
-                    ):
-                        finish = "time"
-                        stop_early.cancel("time")
-                        break
-        except Cancelled:
-            if cancel.cancelled:
-                raise
-            # stopped on purpose (criteria/time): the text so far is the answer
-        except RemoteError as exc:
-            if exc.unreachable:
-                self._went_down(exc)
-            raise
+            # the engine's turn (remoteMaxConcurrent): a request cancelled while it waits for
+            # it (a newer keystroke came) raises Cancelled and is never sent
+            with self._limiter.hold(cancel):
+                self._check_up()  # it went down while this one waited: fail fast
+                text, finish, evaluated, first_at = self._send(request, body, cancel, stop_early)
         finally:
             remove()
         self._came_up()
+        self._check_up()  # it serves another model now: not an answer to our prompt
         if any(p in text for p in placeholders):
             text, finish = "", "redacted"  # never paste a placeholder into the user's code
         end = time.perf_counter()
