@@ -2,8 +2,10 @@
 model, slots and a slot's context: ``restart`` changes them), ``/health``, ``/tokenize`` (one
 piece per character) and a streamed ``/completion``, which answers 503 while ``down`` (a server
 restarting, loading its model). An ``id_slot`` out of range is wrapped around the slots, as
-current llama-server does, or refused (``refuses``: a build that checks it). It counts what it
-was asked and how many completions ran at once (``most``)."""
+current llama-server does, or refused (``refuses``: a build that checks it); a request without
+one runs on ``choice`` (the server's choice by prompt similarity), and the answer's last event
+says the slot, with ``evaluated`` prompt tokens when set. It counts what it was asked and how
+many completions ran at once (``most``)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ class LlamaServerStub(HttpStub):
         self.down = False
         self.refuses = False
         self.late_s = late_s  # each completion takes this long
+        self.choice = 0  # the slot a request without id_slot runs on
+        self.evaluated: int | None = None  # prompt tokens each answer says it evaluated
         self.completions: list[dict] = []  # the bodies of the completions it ran
         self.requests = 0  # to /completion, answered or not
         self.props_asked = 0
@@ -78,7 +82,10 @@ class LlamaServerStub(HttpStub):
                 time.sleep(stub.late_s)
                 with lock:
                     stub.active -= 1
-                event = {"content": "a + b", "stop": True, "id_slot": slot % slots}
+                served = slot % slots if slot >= 0 else stub.choice
+                event = {"content": "a + b", "stop": True, "id_slot": served}
+                if stub.evaluated is not None:
+                    event["timings"] = {"prompt_n": stub.evaluated}
                 self._send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
 
         self.serve(Handler)

@@ -513,7 +513,7 @@ def outage(e: RemoteEngine, stub: LlamaServerStub) -> None:
 
 @pytest.mark.parametrize(
     ("setting", "pinned", "slots", "repinned"),
-    [(3, 3, 2, None), (1, 1, 2, 1), (-1, range(4), 1, None), (-2, None, 2, None)],
+    [(3, 3, 2, None), (1, 1, 2, 1), (-1, range(4), 1, None), (-2, None, 2, 0)],
     ids=["set-now-out-of-range", "set-still-there", "random-one-slot-left", "server-chooses"],
 )
 def test_after_an_outage_the_engine_is_asked_again_once_and_the_pin_follows_its_slots(
@@ -533,7 +533,8 @@ def test_after_an_outage_the_engine_is_asked_again_once_and_the_pin_follows_its_
     assert stub.sent_slots[-3:] == [repinned] * 3 and stub.props_asked == asked + 1
     assert reports == ["down", "up"]
     said = [r.getMessage() for r in caplog.records]
-    assert sum("no longer pinned" in m for m in said) == (pinned is not None)  # the outage
+    # the outage drops the pin (-2: the slot the server chose, kept after the first answer)
+    assert sum("no longer pinned" in m for m in said) == (pinned is not None or setting == -2)
     assert sum("remoteSlot 3: the server has 2 slots" in m for m in said) == (setting == 3)
 
 
@@ -598,3 +599,64 @@ async def test_the_model_service_connects_again_once_when_the_engine_serves_anot
     assert loads == [1] and model.health["state"] == "changed"
     assert h.client.told == [f"infill-lsp: {message}; connecting again."]
     model.shutdown()
+
+
+def test_the_slot_the_server_chose_is_kept_and_let_go_when_it_held_another_prompt(restarts):
+    """remoteSlot -2: the first request lets the server choose; the slot its answer names is
+    kept (a request that comes while our previous one still holds it waits there, rather than
+    evaluating its whole prompt in another slot, over another user's cache). An answer that
+    evaluated most of its prompt on the kept slot (it held another prompt) lets the server
+    choose again, and the next slot it names is kept."""
+    stub = restarts(slots=4, n_ctx=2048)
+    stub.choice = 2
+    e, _ = connected(stub, -2)
+    assert e.slot is None
+    long = "x = 1\n" * 40  # a prompt of >= 64 tokens
+    for _ in range(3):
+        assert e.generate(request(e, long), CancelToken()).text == "a + b"
+    assert stub.sent_slots == [None, 2, 2] and e.slot == 2
+    stub.evaluated = len(request(e, long).prompt) - 3  # the slot held another prompt
+    e.generate(request(e, long), CancelToken())
+    assert e.slot is None
+    stub.evaluated, stub.choice = 1, 1
+    for _ in range(2):
+        e.generate(request(e, long), CancelToken())
+    assert stub.sent_slots[-2:] == [None, 1] and e.slot == 1
+
+
+def test_a_server_with_one_slot_or_a_set_slot_is_not_pinned_by_its_answers(restarts):
+    one = restarts(slots=1, n_ctx=2048)
+    e, _ = connected(one, -2)
+    for _ in range(2):
+        e.generate(request(e), CancelToken())
+    assert one.sent_slots == [None, None]
+    four = restarts(slots=4, n_ctx=2048)
+    four.choice = 3
+    e, _ = connected(four, 1)
+    for _ in range(2):
+        e.generate(request(e), CancelToken())
+    assert four.sent_slots == [1, 1]
+
+
+@pytest.mark.parametrize("kind", ["llama-server", "openai", "ollama"])
+def test_the_requests_stop_texts_go_first_in_the_engines_stop_list(kind):
+    """A single-line answer ends at its newline on the engine's side (which frees its slot at
+    once): the request's stop texts lead the list, before the dialect's (OpenAI takes four)."""
+    done = {
+        "llama-server": {"content": "x", "stop": True},
+        "openai": {"choices": [{"text": "x", "finish_reason": "stop"}]},
+        "ollama": {"response": "x", "done": True},
+    }
+    lines = sse([done[kind]]) if kind != "ollama" else [json.dumps(done[kind])]
+    s = Stub(lines, kind="application/x-ndjson" if kind == "ollama" else "text/event-stream")
+    try:
+        e = engine(kind, s.url)
+        e.generate(request(e, stop_texts=("\n",)), CancelToken())
+        e.generate(request(e), CancelToken())
+    finally:
+        s.close()
+    first, second = s.bodies
+    stops = [b.get("stop") or b["options"]["stop"] for b in (first, second)]
+    assert stops[0][0] == "\n" and "\n" not in stops[1]
+    assert stops[0][1:] == stops[1][: len(stops[0]) - 1]
+    assert len(stops[0]) <= 4 or kind != "openai"

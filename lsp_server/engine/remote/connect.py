@@ -7,8 +7,9 @@ import logging
 from dataclasses import replace
 
 from lsp_server.engine.remote import discover
-from lsp_server.engine.remote.engine import RemoteEngine, _ollama_body, dialect_name
+from lsp_server.engine.remote.engine import RemoteEngine, dialect_name
 from lsp_server.engine.remote.http import Http, RemoteError, api_key_from
+from lsp_server.engine.remote.protocols import _ollama_body
 from lsp_server.engine.remote.recovery import Rediscovery
 from lsp_server.engine.remote.vocab import estimate_pieces, gguf_splitter
 from lsp_server.settings import Settings
@@ -82,6 +83,7 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
         max_concurrent=settings.remote_max_concurrent,
         redact=settings.remote_redact,
         slot=slot,
+        keep_server_slot=settings.remote_slot == -2 and found.total_slots > 1,
         rediscovery=None
         if pinning is None
         else Rediscovery(  # what it is asked again after a restart

@@ -33,9 +33,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from lsp_server.engine.base import (
     Cancelled,
@@ -46,6 +43,7 @@ from lsp_server.engine.base import (
 )
 from lsp_server.engine.remote.http import Http, RemoteError
 from lsp_server.engine.remote.limit import shared_limiter
+from lsp_server.engine.remote.protocols import PROTOCOLS
 from lsp_server.engine.remote.recovery import Recovery, Rediscovery, refuses_slot
 from lsp_server.engine.remote.vocab import Splitter, TextVocab, estimate_pieces
 from lsp_server.prompt.fim import FimDialect, spellings
@@ -63,88 +61,6 @@ KINDS = ("llama-server", "openai", "ollama")
 # A live engine that did not answer /tokenize in time (busy): its prompts are estimated for
 # this long before it is asked again.
 TOKENIZE_PAUSE_S = 30.0
-
-
-@dataclass
-class Protocol:
-    path: str
-    body: Callable[[str, GenerationRequest, str, list[str]], dict[str, Any]]
-    text: Callable[[dict[str, Any]], str]  # the new text in one streamed event
-    done: Callable[[dict[str, Any]], bool]
-    evaluated: Callable[[dict[str, Any]], int | None]  # prompt tokens the engine computed
-
-
-def _openai_body(prompt: str, r: GenerationRequest, model: str, stops: list[str]) -> dict:
-    return {
-        "model": model,
-        "prompt": prompt,
-        "max_tokens": r.max_tokens,
-        "temperature": r.temperature,
-        "stream": True,
-        "stop": stops[:4],  # the OpenAI API takes at most four
-    }
-
-
-def _openai_text(event: dict) -> str:
-    choices = event.get("choices") or [{}]
-    return str(choices[0].get("text") or "")
-
-
-def _llama_server_body(prompt: str, r: GenerationRequest, _model: str, stops: list[str]) -> dict:
-    return {
-        "prompt": prompt,
-        "n_predict": r.max_tokens,
-        "temperature": r.temperature,
-        "top_k": 40,
-        "stream": True,
-        "stop": stops,
-        "cache_prompt": True,  # llama-server keeps the KV of the common prefix across requests
-        "timings_per_token": True,  # prompt_n in the first event: an answer stopped early has it
-    }
-
-
-def _ollama_body(
-    prompt: str, r: GenerationRequest, model: str, stops: list[str], num_ctx: int = 0
-) -> dict:
-    """``num_ctx`` (> 0): the window Ollama runs the model with, which it otherwise picks
-    itself and cuts longer prompts to, silently (``connect`` sets it to our budget when the
-    model does not set its own; see ``discover``)."""
-    options: dict[str, Any] = {"num_predict": r.max_tokens, "temperature": r.temperature}
-    options["stop"] = stops
-    if num_ctx > 0:
-        options["num_ctx"] = num_ctx
-    return {
-        "model": model,
-        "prompt": prompt,
-        "raw": True,  # our FIM prompt, not Ollama's template
-        "stream": True,
-        "options": options,
-    }
-
-
-PROTOCOLS: dict[str, Protocol] = {
-    "openai": Protocol(
-        "/v1/completions",
-        _openai_body,
-        _openai_text,
-        lambda e: bool((e.get("choices") or [{}])[0].get("finish_reason")),
-        lambda e: (e.get("usage") or {}).get("prompt_tokens"),
-    ),
-    "llama-server": Protocol(
-        "/completion",
-        _llama_server_body,
-        lambda e: str(e.get("content") or ""),
-        lambda e: bool(e.get("stop")),
-        lambda e: (e.get("timings") or {}).get("prompt_n"),
-    ),
-    "ollama": Protocol(
-        "/api/generate",
-        _ollama_body,
-        lambda e: str(e.get("response") or ""),
-        lambda e: bool(e.get("done")),
-        lambda e: e.get("prompt_eval_count"),
-    ),
-}
 
 
 def answer_wait_s(request: GenerationRequest, timeout_s: float) -> float:
@@ -204,6 +120,7 @@ class RemoteEngine:
         redact: bool = True,
         slot: int | None = None,
         rediscovery: Rediscovery | None = None,
+        keep_server_slot: bool = False,
     ) -> None:
         if kind not in PROTOCOLS:
             raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(KINDS)}")
@@ -241,6 +158,12 @@ class RemoteEngine:
         # picks (by prompt similarity). Dropped, with one log line, when the engine goes down;
         # picked again when it is asked again what it serves (``_ask_again``).
         self.slot = slot if kind == "llama-server" else None
+        # ``remoteSlot`` -2 on a server with several slots: keep to the slot the server chose
+        # for our prompt (it says so in an answer's last event). Left to choose every time, a
+        # request that comes while our previous, just-closed one still holds that slot (the
+        # server notices a closed connection at its next token) is given another slot, and
+        # evaluates its whole prompt there, over another user's cache.
+        self._keep_server_slot = keep_server_slot and kind == "llama-server"
         self._recovery = Recovery(rediscovery if kind == "llama-server" else None)
 
     def close(self) -> None:
@@ -382,7 +305,7 @@ class RemoteEngine:
 
     def _send(
         self, request: GenerationRequest, body: dict, cancel: CancelToken, stop_early: CancelToken
-    ) -> tuple[str, str, int | None, float | None]:
+    ) -> tuple[str, str, int | None, float | None, int | None]:
         """``_stream`` to the slot this process keeps to; a failure to reach the engine puts
         it down. A slot id the engine refuses (a build that checks it, restarted with fewer
         slots) is dropped, the engine asked again what it serves, and the request sent once
@@ -402,11 +325,12 @@ class RemoteEngine:
 
     def _stream(
         self, request: GenerationRequest, body: dict, cancel: CancelToken, stop_early: CancelToken
-    ) -> tuple[str, str, int | None, float | None]:
-        """One request's answer: (text, finish, prompt tokens evaluated, first piece's time)."""
+    ) -> tuple[str, str, int | None, float | None, int | None]:
+        """One request's answer: (text, finish, prompt tokens evaluated, first piece's time,
+        the slot that served it when the engine said)."""
         if cancel.cancelled:  # stale by now (a newer keystroke): never sent
             raise Cancelled(cancel.reason)
-        text, finish, evaluated, first_at = "", "length", None, None
+        text, finish, evaluated, first_at, served_by = "", "length", None, None, None
         quiet_s = answer_wait_s(request, self.http.timeout_s)
         try:
             for event in self.http.stream(self.protocol.path, body, stop_early, quiet_s):
@@ -415,6 +339,7 @@ class RemoteEngine:
                     first_at = time.perf_counter()
                 text += piece
                 evaluated = self.protocol.evaluated(event) or evaluated
+                served_by = self.protocol.slot(event) if served_by is None else served_by
                 if self.protocol.done(event):
                     finish = "stop"
                     break
@@ -434,13 +359,36 @@ class RemoteEngine:
             if cancel.cancelled:
                 raise
             # stopped on purpose (criteria/time): the text so far is the answer
-        return text, finish, evaluated, first_at
+        return text, finish, evaluated, first_at, served_by
+
+    def _keep_to(self, served_by: int | None, evaluated: int | None, prompt_tokens: int) -> None:
+        """``keep_server_slot``: pin to the slot the server chose (it says so when it ends an
+        answer itself); unpin after an answer that evaluated most of its prompt there (the
+        slot held another prompt: shared with another user, or our document changed), so the
+        server chooses again by similarity, and the next slot it says is kept."""
+        if not self._keep_server_slot:
+            return
+        with self._lock:
+            if self.slot is None and served_by is not None:
+                self.slot = served_by
+                log.info("%s: keeping to slot %d, the one the server chose", self.name, served_by)
+            elif (
+                self.slot is not None
+                and evaluated is not None
+                and prompt_tokens >= 64
+                and evaluated > prompt_tokens // 2
+            ):
+                pinned, self.slot = self.slot, None
+                log.info("%s: slot %d held another prompt; the server chooses", self.name, pinned)
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         self._check_up()
         started = time.perf_counter()
         prompt, placeholders = self.prompt_text(request.prompt)
-        body = self.protocol.body(prompt, request, self.model, self._stops)
+        # the request's own stop texts first (the OpenAI API takes four): a single-line answer
+        # ends at its newline on the engine's side, which frees the slot at once
+        stops = list(dict.fromkeys([*request.stop_texts, *self._stops]))
+        body = self.protocol.body(prompt, request, self.model, stops)
         stop_early = CancelToken()  # the filters or the time cap end the answer: close it
         remove = cancel.on_cancel(lambda: stop_early.cancel(cancel.reason))
         try:
@@ -448,11 +396,13 @@ class RemoteEngine:
             # it (a newer keystroke came) raises Cancelled and is never sent
             with self._limiter.hold(cancel):
                 self._check_up()  # it went down while this one waited: fail fast
-                text, finish, evaluated, first_at = self._send(request, body, cancel, stop_early)
+                answer = self._send(request, body, cancel, stop_early)
+                text, finish, evaluated, first_at, served_by = answer
         finally:
             remove()
-        self._came_up()
+        self._came_up()  # after an outage: asked again what it serves (the pin follows)
         self._check_up()  # it serves another model now: not an answer to our prompt
+        self._keep_to(served_by, evaluated, len(request.prompt))
         if any(p in text for p in placeholders):
             text, finish = "", "redacted"  # never paste a placeholder into the user's code
         end = time.perf_counter()
