@@ -190,9 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
-        default=0,
-        help="llama-server --batch-size/--ubatch-size (0: its default, 2048/512)",
+        default="0",
+        help="llama-server --batch-size/--ubatch-size, one run each (0: its default, 2048/512)",
     )
     args = parser.parse_args(argv)
     budget = {
@@ -224,9 +223,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu: dict[int, tuple[float, float, float]] = {}  # users -> wall s, engine / servers CPU s
 
-    for slots in [int(n) for n in args.parallel.split(",") if n]:
-        log = RESULTS / f"team-llama-server-np{slots}.log"
-        extra = ("-b", str(args.batch_size), "-ub", str(args.batch_size)) if args.batch_size else ()
+    batches = [int(n) for n in args.batch_size.split(",") if n]
+    for slots, batch in [(int(n), b) for n in args.parallel.split(",") if n for b in batches]:
+        log = RESULTS / f"team-llama-server-np{slots}{f'-b{batch}' if batch else ''}.log"
+        extra = ("-b", str(batch), "-ub", str(batch)) if batch else ()
+        cpu.clear()
         with llama_server(str(cached_path(QWEN_05B)), 2, log, extra, slots) as (url, proc, _c):
             options = {
                 "engine": "llama-server",
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 out, wall = run(sites[:n], options)
                 cpu[n] = (wall, process_cpu_s(proc.pid) - engine_cpu, sum(CPU.values()))
                 label = f"llama-server -np {slots}"
-                label += f" -b {args.batch_size}" if args.batch_size else ""
+                label += f" -b {batch}" if batch else ""
                 label += {-2: " (server's slot)", -1: " (random pin)"}.get(
                     args.slot, f" slot {args.slot}"
                 )
