@@ -1,4 +1,5 @@
-"""Command line: serve LSP (default), ``complete FILE:LINE:COL``, ``fix FILE:LINE``, ``model``.
+"""Command line: serve LSP (default), ``complete FILE:LINE:COL``, ``fix FILE:LINE``, ``model``,
+``stats``.
 
 stdout belongs to the LSP channel when serving; everything human goes to stderr.
 """
@@ -303,6 +304,13 @@ def cmd_fix(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """``stats``: the acceptance statistics as a table (``lsp_server.stats.report``)."""
+    from lsp_server.stats import report
+
+    return report.run(args.since, args.by, args.json, args.delete)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from lsp_server.server import build_server
 
@@ -404,6 +412,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a server setting, e.g. --set nThreads=4 (as the editor sets it; repeatable)",
     )
+    stats = sub.add_parser(
+        "stats",
+        help="acceptance statistics: how often suggestions are accepted, per language, model or "
+        "mode, and how much of them stays (counted on this machine, no code text)",
+    )
+    stats.add_argument("--since", metavar="SPAN", help="only the last SPAN: 7d, 12h, 30m, 2w")
+    stats.add_argument("--by", choices=("language", "model", "mode"), help="one row per value")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.add_argument("--delete", action="store_true", help="delete the statistics file")
     return parser
 
 
@@ -420,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    one_shot = {"complete": cmd_complete, "fix": cmd_fix, "model": cmd_model}
+    one_shot = {"complete": cmd_complete, "fix": cmd_fix, "model": cmd_model, "stats": cmd_stats}
     if args.command not in one_shot:
         return cmd_serve(args)
     try:

@@ -241,6 +241,14 @@ class Settings:
     )
     # Log every prompt sent to the model (window/logMessage): for debugging the context.
     log_prompts: bool = setting(False, doc="write every prompt to the log")
+    # Acceptance statistics (services.acceptance, stats/): ids, counts, lengths, the language,
+    # the model, the mode and latencies in a SQLite file of the user cache; never code text.
+    stats: bool = setting(
+        True,
+        doc="count what becomes of each suggestion (accepted, typed through, rejected, "
+        "characters kept) in `stats.sqlite3` in the user cache: no code text, nothing leaves "
+        "the machine; `infill-lsp stats` shows it",
+    )
     # Where the model runs: "local" (in-process llama.cpp) or a remote engine: "llama-server"
     # (llama.cpp's server), "openai" (any OpenAI-compatible /v1/completions: vLLM, TGI,
     # llama-cpp-python's server) or "ollama". Remote engines get the FIM prompt built here.

@@ -21,6 +21,7 @@ class Entry:
     before: int  # hash of the text before the cursor
     after: int  # hash of the text after the cursor
     suggestion: str
+    mode: str = ""  # the mode it was made in (acceptance statistics group by it)
 
 
 class TypingCache:
@@ -39,20 +40,32 @@ class TypingCache:
             del self._entries[key]
 
     def remember(
-        self, uri: str, text: str, offset: int, suggestion: str, *, empty_ok: bool = False
+        self,
+        uri: str,
+        text: str,
+        offset: int,
+        suggestion: str,
+        *,
+        empty_ok: bool = False,
+        mode: str = "",
     ) -> None:
         """``empty_ok``: remember that there is nothing to suggest here (a prefetch that found
         nothing after a suggestion: accepting it then answers at once, with nothing)."""
         if not suggestion and not empty_ok:
             return
         key = (uri, offset)
-        self._entries[key] = Entry(hash(text[:offset]), hash(text[offset:]), suggestion)
+        self._entries[key] = Entry(hash(text[:offset]), hash(text[offset:]), suggestion, mode)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
     def lookup(self, uri: str, text: str, offset: int) -> str | None:
         """The rest of a served suggestion the user is typing through, or None."""
+        found = self.find(uri, text, offset)
+        return found[0] if found is not None else None
+
+    def find(self, uri: str, text: str, offset: int) -> tuple[str, str] | None:
+        """``lookup``, with the mode the suggestion was made in."""
         after = hash(text[offset:])
         for (entry_uri, entry_offset), entry in reversed(self._entries.items()):
             if entry_uri != uri or entry_offset > offset:
@@ -65,5 +78,5 @@ class TypingCache:
                 and hash(text[:entry_offset]) == entry.before
             ):
                 self._entries.move_to_end((entry_uri, entry_offset))
-                return entry.suggestion[len(typed) :]
+                return entry.suggestion[len(typed) :], entry.mode
         return None

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pygls.lsp.server import LanguageServer
 
-from lsp_server.handlers import actions, completion, documents, lifecycle
+from lsp_server.handlers import acceptance, actions, completion, documents, lifecycle
 from lsp_server.services import Services
 
 
 def register(server: LanguageServer, services: Services) -> None:
-    for module in (lifecycle, documents, completion, actions):
+    for module in (lifecycle, documents, completion, actions, acceptance):
         module.register(server, services)

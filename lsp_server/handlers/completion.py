@@ -7,6 +7,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from lsp_server.handlers.acceptance import accept_command
 from lsp_server.handlers.params import check_positions
 from lsp_server.services import Services
 
@@ -26,10 +27,14 @@ def register(server: LanguageServer, services: Services) -> None:
     ) -> types.InlineCompletionList:
         pos, uri = params.position, params.text_document.uri
         check_positions(services, types.TEXT_DOCUMENT_INLINE_COMPLETION, uri, pos)
-        text = await completions.complete(uri, pos)
-        if not text:
+        served = await completions.complete(uri, pos)
+        if not served.text:
             return types.InlineCompletionList(items=[])
-        item = types.InlineCompletionItem(insert_text=text, range=types.Range(start=pos, end=pos))
+        item = types.InlineCompletionItem(
+            insert_text=served.text,
+            range=types.Range(start=pos, end=pos),
+            command=accept_command(services.acceptance.shown(uri, pos, served)),
+        )
         return types.InlineCompletionList(items=[item])
 
     @server.feature(
@@ -42,7 +47,8 @@ def register(server: LanguageServer, services: Services) -> None:
         check_positions(services, types.TEXT_DOCUMENT_COMPLETION, uri, pos)
         if not fallback_wanted(services.config.settings.completion_fallback, server):
             return types.CompletionList(is_incomplete=False, items=[])
-        text = await completions.complete(uri, pos)
+        served = await completions.complete(uri, pos)
+        text = served.text
         if not text:
             return types.CompletionList(is_incomplete=True, items=[])
         label = text.strip().split("\n", 1)[0][:80] or text
@@ -55,6 +61,7 @@ def register(server: LanguageServer, services: Services) -> None:
             insert_text_format=types.InsertTextFormat.PlainText,
             sort_text="0",
             filter_text=label,
+            command=accept_command(services.acceptance.shown(uri, pos, served)),
         )
         return types.CompletionList(is_incomplete=True, items=[item])
 

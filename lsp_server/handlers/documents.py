@@ -1,4 +1,5 @@
-"""Document and file notifications: didOpen, didChange, didClose, didChangeWatchedFiles.
+"""Document and file notifications: didOpen, didChange, didClose, didChangeWatchedFiles
+(didSave: ``handlers.acceptance``).
 
 pygls' workspace applies the edits to the text before these run; here each owner of
 per-document state hears of it.
@@ -33,7 +34,12 @@ def register(server: LanguageServer, services: Services) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def on_change(params: types.DidChangeTextDocumentParams) -> None:
-        services.index.live(params.text_document.uri)
+        uri = params.text_document.uri
+        services.index.live(uri)
+        if services.documents.in_sync(uri):
+            services.acceptance.changed(uri, params.content_changes)
+        else:
+            services.acceptance.lost(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def on_close(params: types.DidCloseTextDocumentParams) -> None:

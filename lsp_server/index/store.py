@@ -34,18 +34,14 @@ from typing import TypeVar
 
 from lsp_server.index.symbols import FileSymbols, Import, Symbol
 from lsp_server.paths import cache_dir
+from lsp_server.sqlite_faults import BUSY_TIMEOUT_S, fault_of, remove_database
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
-BUSY_TIMEOUT_S = 1.0  # how long a statement waits for another process's lock
 RETRY_S = 30.0  # after a fault, how long before the store is tried again
 
 INDEX_DIR_ENV = "INFILL_LSP_INDEX_DIR"
-
-# Primary SQLite result codes (the extended code's low byte).
-_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-_CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 T = TypeVar("T")
 Report = Callable[[str], None]
@@ -87,21 +83,6 @@ def _decode(symbols: str, imports: str) -> FileSymbols:
         tuple(Symbol(*row) for row in json.loads(symbols)),
         tuple(Import(*row) for row in json.loads(imports)),
     )
-
-
-def _fault_of(exc: Exception) -> str:
-    """ "corrupt", "locked" or "unwritable" (read-only, full, cannot be created: anything else
-    that stops a write)."""
-    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
-    if isinstance(code, int):
-        primary = code & 0xFF
-        return "locked" if primary in _BUSY else "corrupt" if primary in _CORRUPT else "unwritable"
-    text = str(exc).lower()
-    if isinstance(exc, sqlite3.Error) and ("locked" in text or "busy" in text):
-        return "locked"
-    if isinstance(exc, sqlite3.Error) and ("malformed" in text or "not a database" in text):
-        return "corrupt"
-    return "unwritable"
 
 
 class IndexStore:
@@ -185,7 +166,7 @@ class IndexStore:
                 result = work(self._db)
             except (OSError, sqlite3.Error) as exc:
                 self._disconnect()  # rolls back what the failed transaction began
-                fault = _fault_of(exc)
+                fault = fault_of(exc)
                 if fault == "corrupt" and not rebuilt and self._remove_files(exc):
                     self._pending = {**self.refill(), **self._pending}
                     continue
@@ -233,9 +214,7 @@ class IndexStore:
     def _remove_files(self, exc: Exception) -> bool:
         """A corrupt store: delete it (and its journals) so that it is created again."""
         try:
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{self.path}{suffix}")
+            remove_database(self.path)
         except OSError as err:
             self._failed("unwritable", err)
             return False

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from lsprotocol import types
@@ -19,7 +21,7 @@ from lsp_server.context.types import Snapshot
 from lsp_server.engine.base import Cancelled, CancelToken, EngineError
 from lsp_server.services.client import Client
 from lsp_server.services.config import Config
-from lsp_server.services.documents import DocumentService, restore_line_ends
+from lsp_server.services.documents import DocumentService, Located, restore_line_ends
 from lsp_server.services.indexing import IndexService
 from lsp_server.services.model import ModelService
 from lsp_server.typing_cache import TypingCache
@@ -34,6 +36,20 @@ CATCH_UP_AFTER_S = 2.0
 # A cursor resting this close to the last request in the same document gets no warm-up: the
 # cache holds that request's window, which a warm-up of a neighbouring anchor would evict.
 NEAR_LINES = 40
+
+
+@dataclass(frozen=True)
+class Served:
+    """A request's answer, with what acceptance statistics record of it."""
+
+    text: str  # the insert text, in the document's own line ends ("" = no suggestion)
+    mode: str = ""  # single_line / multi_line
+    latency_ms: float = 0.0  # request to answer, as the user waited for it
+    language: str = ""  # the editor's language id (else the grammar's name)
+    model: str = ""  # the engine's name
+
+
+NOTHING = Served("")
 
 
 def _zero_totals() -> dict[str, int]:
@@ -98,9 +114,11 @@ class CompletionService:
         if engine is not None:
             engine.forget(self.documents.path_of(uri))
 
-    async def complete(self, uri: str, position: types.Position) -> str:
-        """The insert text for a request at ``position`` ("" = none), in the document's own
-        line ends. Never raises: a failure costs this suggestion, not the server."""
+    async def complete(self, uri: str, position: types.Position) -> Served:
+        """The answer to a request at ``position`` (``NOTHING`` = no suggestion), in the
+        document's own line ends. Never raises: a failure costs this suggestion, not the
+        server."""
+        started = time.perf_counter()
         self.totals["requests"] += 1
         self._activity += 1
         self._last_place = (uri, position.line)
@@ -109,30 +127,43 @@ class CompletionService:
         completer = self.completer()
         if completer is None or not settings.enable:
             self.last = {"request": number, "finish": "skipped", "reason": self.model.state}
-            return ""  # still loading (or failed: the user was told once) -> empty, quickly
+            return NOTHING  # still loading (or failed: the user was told once) -> empty, quickly
         located = self.documents.locate(uri, position, settings)
         if isinstance(located, str):
             self.last = {"request": number, "finish": "skipped", "reason": located}
             self.client.log(f"no completion for {uri}: {located}")
-            return ""
+            return NOTHING
         snapshot = located.snapshot
-        hit = self.cache.lookup(uri, snapshot.text, snapshot.offset)
+        hit = self.cache.find(uri, snapshot.text, snapshot.offset)
         if hit is not None:  # the user is typing through the suggestion on screen
             self.totals["cacheHits"] += 1
             self.last = {"request": number, "finish": "cache"}
-            return restore_line_ends(hit, located.crlf)
+            return self._served(uri, located, *hit, started)
         snapshot = self.documents.anchored(uri, snapshot)
         result = await self._run(number, uri, completer, snapshot)
         if result is None:
-            return ""
+            return NOTHING
         self._record(number, result)
-        self.cache.remember(uri, snapshot.text, snapshot.offset, result.text)
+        mode = result.mode.value
+        self.cache.remember(uri, snapshot.text, snapshot.offset, result.text, mode=mode)
         if result.text and settings.prefetch:
             self._in_background(self._prefetch(uri, snapshot, result.text))
         if result.window == "jump":
             self.totals["jumps"] += 1
             self._in_background(self._catch_up(uri, snapshot, self._activity))
-        return restore_line_ends(result.text, located.crlf)
+        return self._served(uri, located, result.text, mode, started)
+
+    def _served(self, uri: str, located: Located, text: str, mode: str, started: float) -> Served:
+        if not text:
+            return NOTHING
+        doc, engine = self.documents.get(uri), self.model.engine
+        return Served(
+            restore_line_ends(text, located.crlf),
+            mode,
+            (time.perf_counter() - started) * 1000,
+            (doc.language_id if doc is not None else "") or located.snapshot.language,
+            engine.name if engine is not None else "",
+        )
 
     async def _run(
         self, number: int, uri: str, completer: Completer, snapshot: Snapshot
@@ -173,7 +204,7 @@ class CompletionService:
         if result is None:
             return
         self.totals["prefetches"] += 1
-        self.cache.remember(uri, text, offset, result.text, empty_ok=True)
+        self.cache.remember(uri, text, offset, result.text, empty_ok=True, mode=result.mode.value)
 
     async def _catch_up(self, uri: str, served: Snapshot, seen: int) -> None:
         """After an answer from the short window: the full window, in idle time, so the next

@@ -304,6 +304,41 @@ class DocumentService:
         self.anchors.forget(uri)
         self.trees.forget(to_fs_path(uri) or uri)
 
+    def units(self, text: str) -> int:
+        """``text``'s length in the client's position units (UTF-16 by default)."""
+        return self._workspace().position_codec.client_num_units(text)
+
+    def place(self, uri: str, position: types.Position) -> tuple[int, int]:
+        """``position`` as ``(line, character)``, clamped to its line's end as LSP says."""
+        doc = self.get(uri)
+        at = clamped(doc, position) if doc is not None else position
+        return at.line, at.character
+
+    def text_between(self, uri: str, start: tuple[int, int], end: tuple[int, int]) -> str | None:
+        """The text from ``start`` to ``end`` (``(line, character)`` in client units), reading
+        only those lines; None when the document is not open or out of sync."""
+        doc = self.get(uri) if self.in_sync(uri) else None
+        if doc is None or end < start:
+            return None
+        lines, units = doc.lines, doc.position_codec.client_num_units
+
+        def index(line: int, character: int) -> int:
+            text = lines[line] if line < len(lines) else ""
+            count = 0
+            for i, char in enumerate(text):
+                if count >= character or char in "\r\n":
+                    return i
+                count += units(char)
+            return len(text)
+
+        first, last = start[0], end[0]
+        if first == last:
+            return lines[first][index(*start) : index(*end)] if first < len(lines) else ""
+        middle = "".join(lines[first + 1 : min(last, len(lines))])
+        head = lines[first][index(*start) :] if first < len(lines) else ""
+        tail = lines[last][: index(*end)] if last < len(lines) else ""
+        return head + middle + tail
+
     def folders(self) -> list[str]:
         """The workspace folders the client named, as paths."""
         folders = [f.uri for f in (self._workspace().folders or {}).values()]
