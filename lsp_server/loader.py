@@ -50,10 +50,14 @@ class LoadedModel:
         r = self.resolved
         choice = {"choice": self.choice.describe()} if self.choice is not None else {}
         if r is None:
+            from lsp_server.engine.remote.engine import RemoteEngine  # deferred: remote only
+
+            engine = self.engine
             return {
                 **(self.remote or {}),
-                "dialect": self.engine.dialect.name,
-                "nCtx": self.engine.n_ctx,
+                **(engine.live() if isinstance(engine, RemoteEngine) else {}),
+                "dialect": engine.dialect.name,
+                "nCtx": engine.n_ctx,
                 **choice,
             }
         return {

@@ -660,3 +660,15 @@ def test_the_requests_stop_texts_go_first_in_the_engines_stop_list(kind):
     assert stops[0][0] == "\n" and "\n" not in stops[1]
     assert stops[0][1:] == stops[1][: len(stops[0]) - 1]
     assert len(stops[0]) <= 4 or kind != "openai"
+
+
+def test_status_shows_the_slot_kept_now(restarts):
+    from lsp_server.loader import LoadedModel
+
+    stub = restarts(slots=4, n_ctx=2048)
+    stub.choice = 3
+    e, _ = connected(stub, -2)
+    loaded = LoadedModel(None, e, remote={"engine": "llama-server", "slot": None})
+    assert loaded.describe()["slot"] is None
+    e.generate(request(e), CancelToken())
+    assert loaded.describe()["slot"] == 3

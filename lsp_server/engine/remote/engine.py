@@ -171,6 +171,11 @@ class RemoteEngine:
         closes its own connection. There for the ``Engine`` protocol (``model: auto`` closes
         the engine it measured and does not keep)."""
 
+    def live(self) -> dict[str, object]:
+        """What changes while it serves, for ``infill/status``: the slot kept to now (the
+        server's choice once it named it, a pin picked again after a restart)."""
+        return {"slot": self.slot} if self.kind == "llama-server" else {}
+
     def forget(self, key: str) -> None:
         """Nothing kept per document here."""
 
