@@ -308,8 +308,8 @@ class Settings:
     # at random at connect; N pins slot N.
     remote_slot: int = setting(
         -2,
-        doc="llama-server slot to keep to: -2 = the server chooses the first time (by prompt "
-        "similarity), then it is kept, -1 = one picked at random at connect, N = slot N",
+        doc="llama-server slot to keep to: -2 = the server chooses (by prompt similarity), "
+        "-1 = one picked at random at connect, N = slot N",
         bounds=(-2, 1024),
         reload=True,
     )

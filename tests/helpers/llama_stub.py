@@ -4,7 +4,7 @@ piece per character) and a streamed ``/completion``, which answers 503 while ``d
 restarting, loading its model). An ``id_slot`` out of range is wrapped around the slots, as
 current llama-server does, or refused (``refuses``: a build that checks it); a request without
 one runs on ``choice`` (the server's choice by prompt similarity), and the answer's last event
-says the slot, with ``evaluated`` prompt tokens when set. It counts what it was asked and how
+says the slot. It counts what it was asked and how
 many completions ran at once (``most``)."""
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ class LlamaServerStub(HttpStub):
         self.refuses = False
         self.late_s = late_s  # each completion takes this long
         self.choice = 0  # the slot a request without id_slot runs on
-        self.evaluated: int | None = None  # prompt tokens each answer says it evaluated
         self.completions: list[dict] = []  # the bodies of the completions it ran
         self.requests = 0  # to /completion, answered or not
         self.props_asked = 0
@@ -84,8 +83,6 @@ class LlamaServerStub(HttpStub):
                     stub.active -= 1
                 served = slot % slots if slot >= 0 else stub.choice
                 event = {"content": "a + b", "stop": True, "id_slot": served}
-                if stub.evaluated is not None:
-                    event["timings"] = {"prompt_n": stub.evaluated}
                 self._send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
 
         self.serve(Handler)

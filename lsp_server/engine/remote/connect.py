@@ -73,6 +73,13 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
         n_ctx = min(n_ctx, found.n_ctx)  # the prompt must fit the engine's (a slot's) context
     pinning = found if settings.engine == "llama-server" else None
     slot = _slot(settings.remote_slot, pinning)
+    if slot is not None:
+        log.warning(  # measured: tests/e2e/test_team_privacy.py
+            "remoteSlot %d: requests are pinned to slot %d of %d; when more editors pin than "
+            "there are slots, llama-server's RAM prompt cache can answer one with another's "
+            "code: start it with --cache-ram 0, or leave remoteSlot at -2",
+            settings.remote_slot, slot, found.total_slots,
+        )  # fmt: skip
     engine = RemoteEngine(
         settings.engine,
         http,
@@ -83,7 +90,6 @@ def connect(settings: Settings) -> tuple[RemoteEngine, dict[str, object]]:
         max_concurrent=settings.remote_max_concurrent,
         redact=settings.remote_redact,
         slot=slot,
-        keep_server_slot=settings.remote_slot == -2 and found.total_slots > 1,
         rediscovery=None
         if pinning is None
         else Rediscovery(  # what it is asked again after a restart

@@ -120,7 +120,6 @@ class RemoteEngine:
         redact: bool = True,
         slot: int | None = None,
         rediscovery: Rediscovery | None = None,
-        keep_server_slot: bool = False,
     ) -> None:
         if kind not in PROTOCOLS:
             raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(KINDS)}")
@@ -158,12 +157,6 @@ class RemoteEngine:
         # picks (by prompt similarity). Dropped, with one log line, when the engine goes down;
         # picked again when it is asked again what it serves (``_ask_again``).
         self.slot = slot if kind == "llama-server" else None
-        # ``remoteSlot`` -2 on a server with several slots: keep to the slot the server chose
-        # for our prompt (it says so in an answer's last event). Left to choose every time, a
-        # request that comes while our previous, just-closed one still holds that slot (the
-        # server notices a closed connection at its next token) is given another slot, and
-        # evaluates its whole prompt there, over another user's cache.
-        self._keep_server_slot = keep_server_slot and kind == "llama-server"
         self._recovery = Recovery(rediscovery if kind == "llama-server" else None)
 
     def close(self) -> None:
@@ -310,7 +303,7 @@ class RemoteEngine:
 
     def _send(
         self, request: GenerationRequest, body: dict, cancel: CancelToken, stop_early: CancelToken
-    ) -> tuple[str, str, int | None, float | None, int | None]:
+    ) -> tuple[str, str, int | None, float | None]:
         """``_stream`` to the slot this process keeps to; a failure to reach the engine puts
         it down. A slot id the engine refuses (a build that checks it, restarted with fewer
         slots) is dropped, the engine asked again what it serves, and the request sent once
@@ -330,12 +323,11 @@ class RemoteEngine:
 
     def _stream(
         self, request: GenerationRequest, body: dict, cancel: CancelToken, stop_early: CancelToken
-    ) -> tuple[str, str, int | None, float | None, int | None]:
-        """One request's answer: (text, finish, prompt tokens evaluated, first piece's time,
-        the slot that served it when the engine said)."""
+    ) -> tuple[str, str, int | None, float | None]:
+        """One request's answer: (text, finish, prompt tokens evaluated, first piece's time)."""
         if cancel.cancelled:  # stale by now (a newer keystroke): never sent
             raise Cancelled(cancel.reason)
-        text, finish, evaluated, first_at, served_by = "", "length", None, None, None
+        text, finish, evaluated, first_at = "", "length", None, None
         quiet_s = answer_wait_s(request, self.http.timeout_s)
         try:
             for event in self.http.stream(self.protocol.path, body, stop_early, quiet_s):
@@ -344,7 +336,6 @@ class RemoteEngine:
                     first_at = time.perf_counter()
                 text += piece
                 evaluated = self.protocol.evaluated(event) or evaluated
-                served_by = self.protocol.slot(event) if served_by is None else served_by
                 if self.protocol.done(event):
                     finish = "stop"
                     break
@@ -364,27 +355,7 @@ class RemoteEngine:
             if cancel.cancelled:
                 raise
             # stopped on purpose (criteria/time): the text so far is the answer
-        return text, finish, evaluated, first_at, served_by
-
-    def _keep_to(self, served_by: int | None, evaluated: int | None, prompt_tokens: int) -> None:
-        """``keep_server_slot``: pin to the slot the server chose (it says so when it ends an
-        answer itself); unpin after an answer that evaluated most of its prompt there (the
-        slot held another prompt: shared with another user, or our document changed), so the
-        server chooses again by similarity, and the next slot it says is kept."""
-        if not self._keep_server_slot:
-            return
-        with self._lock:
-            if self.slot is None and served_by is not None:
-                self.slot = served_by
-                log.info("%s: keeping to slot %d, the one the server chose", self.name, served_by)
-            elif (
-                self.slot is not None
-                and evaluated is not None
-                and prompt_tokens >= 64
-                and evaluated > prompt_tokens // 2
-            ):
-                pinned, self.slot = self.slot, None
-                log.info("%s: slot %d held another prompt; the server chooses", self.name, pinned)
+        return text, finish, evaluated, first_at
 
     def generate(self, request: GenerationRequest, cancel: CancelToken) -> Generation:
         self._check_up()
@@ -401,13 +372,11 @@ class RemoteEngine:
             # it (a newer keystroke came) raises Cancelled and is never sent
             with self._limiter.hold(cancel):
                 self._check_up()  # it went down while this one waited: fail fast
-                answer = self._send(request, body, cancel, stop_early)
-                text, finish, evaluated, first_at, served_by = answer
+                text, finish, evaluated, first_at = self._send(request, body, cancel, stop_early)
         finally:
             remove()
         self._came_up()  # after an outage: asked again what it serves (the pin follows)
         self._check_up()  # it serves another model now: not an answer to our prompt
-        self._keep_to(served_by, evaluated, len(request.prompt))
         if any(p in text for p in placeholders):
             text, finish = "", "redacted"  # never paste a placeholder into the user's code
         end = time.perf_counter()

@@ -1,7 +1,6 @@
 """The wire protocols of the remote engines: each one's path, request body, and how its
-streamed events say the new text, the end, the prompt tokens it evaluated and the slot that
-served the request (llama-server's ``/completion``, OpenAI's ``/v1/completions``, Ollama's raw
-``/api/generate``)."""
+streamed events say the new text, the end and the prompt tokens it evaluated (llama-server's
+``/completion``, OpenAI's ``/v1/completions``, Ollama's raw ``/api/generate``)."""
 
 from __future__ import annotations
 
@@ -19,13 +18,6 @@ class Protocol:
     text: Callable[[dict[str, Any]], str]  # the new text in one streamed event
     done: Callable[[dict[str, Any]], bool]
     evaluated: Callable[[dict[str, Any]], int | None]  # prompt tokens the engine computed
-    # the slot that served the request (llama-server says it in its last event), else None
-    slot: Callable[[dict[str, Any]], int | None] = lambda _e: None
-
-
-def _llama_server_slot(event: dict[str, Any]) -> int | None:
-    slot = event.get("id_slot")  # -1 in the events before the last
-    return slot if isinstance(slot, int) and not isinstance(slot, bool) and slot >= 0 else None
 
 
 def _openai_body(prompt: str, r: GenerationRequest, model: str, stops: list[str]) -> dict:
@@ -90,7 +82,6 @@ PROTOCOLS: dict[str, Protocol] = {
         lambda e: str(e.get("content") or ""),
         lambda e: bool(e.get("stop")),
         lambda e: (e.get("timings") or {}).get("prompt_n"),
-        _llama_server_slot,
     ),
     "ollama": Protocol(
         "/api/generate",
