@@ -3,7 +3,9 @@
 - ``test_plugin_unit``: the plugin's own logic (ghost text, typing through, stale answers,
   keys, encodings, the fix command's arguments) against a scripted in-process LSP server; quick.
 - ``test_plugin_end_to_end``: the plugin starts the REAL server with the REAL default model,
-  shows and accepts a suggestion through insert mode and the accept key, lets the cursor rest
+  shows and accepts a suggestion through insert mode and the accept key (the server counts the
+  accept: ``infill/status`` acceptance 0 -> 1, shown by :InfillStatus; :InfillDeleteStats!
+  deletes the statistics), lets the cursor rest
   (``infill/cursor``: the server's ``infill/status`` counts a warm-up), runs :InfillFix and
   the code action on a buggy function, :InfillToggle and :checkhealth infill.
 - ``test_lua_format`` / ``test_lua_lint``: stylua / luacheck when installed.
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.editors.acceptance_stats import stored_acceptance
 from tests.helpers.fix_cases import TOTAL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,9 +122,15 @@ def test_plugin_unit(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_plugin_end_to_end(tmp_path: Path) -> None:
     (tmp_path / "sample.py").write_text(SAMPLE)
-    output = run_nvim(E2E_SCRIPT, tmp_path, timeout=1500)
+    stats = tmp_path / "stats.sqlite3"
+    output = run_nvim(E2E_SCRIPT, tmp_path, timeout=1500, INFILL_LSP_STATS=str(stats))
     assert "E2E PASSED" in output, output
     print(output)  # shown with -s: timings of each step
+
+    # The accept key ran the item's command (infill.accepted): the server counted one accept
+    # (e2e.lua reads infill/status before and after), then :InfillDeleteStats! emptied the file.
+    assert re.search(r"acceptance: 1 accepted of \d+ shown, \d+ characters", output), output
+    assert stored_acceptance(stats).get("accepted", 0) == 0
 
     # The cursor rested in normal mode: the plugin sent infill/cursor (debounced) and the server
     # started a warm-up there (e2e.lua reads infill/status totals).

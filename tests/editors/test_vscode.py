@@ -6,10 +6,13 @@
   logic in plain Node: interpreter choice, settings mapping, status texts...).
 - ``test_vscode_end_to_end``: the packaged .vsix in a real VS Code (code-server in headless
   Chromium, driven by Playwright) starts the REAL server with the REAL default model: ghost
-  text appears while typing and Tab accepts it; a cursor that rests sends ``infill/cursor`` and
-  the server warms up there (its totals, read with "Show Server Status"); the status bar item
-  says ready and toggles completions; "Fix this function" from the command palette and from the
-  code action menu fixes ``total``. Screenshots in test-artifacts/vscode/.
+  text appears while typing, Ctrl+Right accepts a word of it and Tab the rest, and the server
+  counts the accept (``infill/status`` acceptance totals 0 -> 1, the characters of the word and
+  the rest, the status bar tooltip, the stats file); "Delete Acceptance Statistics" asks
+  first; a cursor that rests sends ``infill/cursor`` and the server warms up there (its
+  totals, read with "Show Server Status"); the status bar item says ready and toggles
+  completions; "Fix this function" from the command palette and from the code action menu
+  fixes ``total``. Screenshots in test-artifacts/vscode/.
 
 ``editor-extension/vscode/e2e/provision.sh`` installs what the end-to-end test needs (Node 24,
 code-server, Chromium, the built .vsix; minutes once, seconds after). When it cannot, the test
@@ -34,6 +37,7 @@ from typing import get_type_hints
 import pytest
 
 from lsp_server import settings as server_settings
+from tests.editors.acceptance_stats import stored_acceptance
 from tests.helpers.fix_cases import TOTAL
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -268,6 +272,8 @@ def run_vscode(
         "PATH": os.pathsep.join([str(Path(node).parent), os.environ.get("PATH", "")]),
         # The server from this checkout, whatever is installed.
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        # This run's acceptance statistics, read after it (``stored_acceptance``).
+        "INFILL_LSP_STATS": str(tmp_path / "stats.sqlite3"),
     }
     common = ["--config", str(config), "--user-data-dir", str(data)]
     common += ["--extensions-dir", str(extensions)]
@@ -345,6 +351,32 @@ def test_extension_lint_and_unit_tests(provisioned: dict[str, str]):
         )
 
 
+def _check_acceptance(result: dict, demo: str, tmp_path: Path) -> None:
+    """The server counted the accept from the editor's own commands: Ctrl+Right's word (the
+    extension's keybinding sends ``infill.accepted`` "word" with its length) and Tab's rest (VS
+    Code runs the item's command: ``infill.accepted`` "full", through the language client)."""
+    before, after = result["acceptanceBefore"], result["acceptance"]
+    assert before.get("accepted", 0) == 0 and before.get("shown", 0) == 0, before
+    assert after.get("accepted") == 1 and after.get("shown", 0) >= 1, after
+    # Every character after the typed prefix was accepted, the word's too: without the word's
+    # command the server would have taken the word for typing, and counted the rest only.
+    original = (E2E / "fixture" / "demo.py").read_text(encoding="utf-8")
+    accepted = demo[len(original) + len(result["typed"]) :]
+    n = after.get("charsAccepted")
+    assert len(accepted.rstrip("\n")) <= n <= len(accepted), (accepted, after, result)
+    if result.get("wordWasAll"):
+        print("Ctrl+Right took all of the suggestion (one word): a full accept")
+    else:
+        assert result["acceptedWord"] and n > len(result["acceptedWord"]), (after, result)
+    # The status bar tooltip shows the totals (refreshed after the accept).
+    assert "Accepted 1 of " in result["tooltip"], result["tooltip"]
+    assert "delete the acceptance statistics" in result["deleteStatsDialog"], result
+    # ...and the statistics file has it (written within 5 s; the session went on for longer).
+    stored = stored_acceptance(tmp_path / "stats.sqlite3")
+    assert stored.get("accepted") == 1 and stored.get("charsAccepted") == n, stored
+    print(f"acceptance: session {after}; stored {stored}; tooltip {result['tooltip']!r}")
+
+
 @pytest.mark.e2e
 @pytest.mark.model
 def test_vscode_end_to_end(provisioned: dict[str, str], tmp_path: Path):
@@ -358,6 +390,7 @@ def test_vscode_end_to_end(provisioned: dict[str, str], tmp_path: Path):
     assert last.rstrip() == result["acceptedLine"].rstrip(), (demo, result)
     assert result["ghost"].strip() in last, (demo, result)
     compile(demo, "demo.py", "exec")
+    _check_acceptance(result, demo, tmp_path)
 
     # The cursor rested after the accept: the extension sent infill/cursor (debounced) and the
     # server started a warm-up there (infill/status totals, from "Show Server Status").

@@ -33,7 +33,14 @@ end, { desc = 'infill: the "Fix this function" code action (codeAction/resolve r
 
 command('InfillStatus', function()
   require('infill').show_status()
-end, { desc = 'infill: model state, last completion and fix' })
+end, { desc = 'infill: model state, last completion and fix, acceptance totals' })
+
+command('InfillDeleteStats', function(args)
+  require('infill').delete_stats(args.bang)
+end, {
+  bang = true,
+  desc = 'infill: delete the acceptance statistics (! = without asking)',
+})
 
 command('InfillToggle', function()
   require('infill').toggle()

@@ -126,6 +126,16 @@ local function main()
     return st and st.state == 'ready'
   end, ready_timeout, 'state "ready"')
   expect(infill.status(bufnr) == 'infill: ready', 'status() = ' .. infill.status(bufnr))
+  local function session_acceptance()
+    local st = infill.server_status(bufnr, 5000)
+    local acceptance = type(st) == 'table' and st.acceptance
+    return type(acceptance) == 'table' and acceptance.session or nil
+  end
+  local before_acceptance = session_acceptance()
+  expect(
+    before_acceptance and before_acceptance.accepted == 0,
+    'infill/status acceptance before any accept: ' .. vim.inspect(before_acceptance)
+  )
 
   step('insert mode after the docstring: the autocmd asks, ghost text appears')
   local row = assert(find_line(bufnr, '^    $'), 'fixture has no blank indented line')
@@ -195,6 +205,27 @@ local function main()
     ('cursor at %s, expected {%d, %d}'):format(vim.inspect(cur), end_row, #inserted[#inserted])
   )
   expect(vim.api.nvim_get_mode().mode == 'i', 'accepting left insert mode')
+
+  step('the server counted the accept (the item command, workspace/executeCommand)')
+  local counted = wait(function()
+    local session = session_acceptance()
+    return session and (session.accepted or 0) >= 1 and session
+  end, 10000, 'infill/status acceptance.session.accepted >= 1')
+  expect(counted.accepted == 1, 'accepted: ' .. vim.inspect(counted))
+  expect(
+    counted.charsAccepted == vim.fn.strchars(suggestion),
+    ('charsAccepted %s, the suggestion has %d characters'):format(
+      tostring(counted.charsAccepted),
+      vim.fn.strchars(suggestion)
+    )
+  )
+  log(
+    ('acceptance: %d accepted of %d shown, %d characters'):format(
+      counted.accepted,
+      counted.shown,
+      counted.charsAccepted
+    )
+  )
 
   step('leaving insert mode clears the ghost text')
   sleep(400) -- the next suggestion (prefetched by the server) may be shown meanwhile
@@ -281,6 +312,42 @@ local function main()
     return state.status[client.id].state == 'ready'
   end, 10000, 'the server to say "ready" again')
   expect(infill.status(bufnr) == 'infill: ready', 'status() = ' .. infill.status(bufnr))
+
+  step(':InfillStatus shows the acceptance totals')
+  local echoed = {}
+  local echo = vim.api.nvim_echo
+  vim.api.nvim_echo = function(chunks, ...)
+    for _, chunk in ipairs(chunks) do
+      echoed[#echoed + 1] = chunk[1]
+    end
+    return echo(chunks, ...)
+  end
+  vim.cmd('InfillStatus')
+  wait(function()
+    return #echoed > 0
+  end, 5000, ':InfillStatus to echo')
+  vim.api.nvim_echo = echo
+  local status_text = table.concat(echoed)
+  expect(
+    status_text:find('acceptance, this session: accepted 1 of ', 1, true),
+    'no acceptance totals in :InfillStatus:\n' .. status_text
+  )
+
+  step(":InfillDeleteStats! deletes the statistics (and this session's totals)")
+  local n_before = #notes
+  vim.cmd('InfillDeleteStats!')
+  wait(function()
+    for i = n_before + 1, #notes do
+      if notes[i]:find('acceptance statistics deleted', 1, true) then
+        return true
+      end
+    end
+  end, 10000, 'the "deleted" message')
+  local after_delete = session_acceptance()
+  expect(
+    after_delete and after_delete.accepted == 0,
+    'acceptance after :InfillDeleteStats: ' .. vim.inspect(after_delete)
+  )
 
   step(':checkhealth infill')
   vim.cmd('checkhealth infill')

@@ -82,6 +82,44 @@ local function received(method)
   return out
 end
 
+--- The workspace/executeCommand params of `command`, in order.
+local function commands(command)
+  return vim.tbl_filter(function(params)
+    return params.command == command
+  end, received('workspace/executeCommand'))
+end
+
+-- infill/status's acceptance totals (lsp_server/services/acceptance.py, stats/summary.py)
+local TOTALS = {
+  shown = 40,
+  accepted = 12,
+  partial = 3,
+  typedThrough = 5,
+  rejected = 20,
+  rate = 0.3,
+  charsAccepted = 410,
+  charsKept5m = 348,
+  keptRate5m = 0.8488,
+}
+local ACCEPTANCE = {
+  open = 0,
+  session = {
+    shown = 3,
+    accepted = 1,
+    partial = 0,
+    typedThrough = 0,
+    rejected = 2,
+    rate = 0.3333,
+    charsAccepted = 12,
+    charsKept5m = 0,
+    keptRate5m = vim.NIL,
+  },
+  enabled = true,
+  path = '/cache/stats.sqlite3',
+  fault = '',
+  stored = TOTALS,
+}
+
 local handlers = {
   initialize = function(_, reply)
     reply(nil, {
@@ -89,7 +127,9 @@ local handlers = {
         positionEncoding = 'utf-16',
         textDocumentSync = 2,
         inlineCompletionProvider = true,
-        executeCommandProvider = { commands = { 'infill.fixFunction' } },
+        executeCommandProvider = {
+          commands = { 'infill.fixFunction', 'infill.accepted', 'infill.deleteStats' },
+        },
       },
       serverInfo = { name = 'fake-infill' },
     })
@@ -120,9 +160,15 @@ local handlers = {
       last = {},
       lastFix = {},
       totals = { requests = 0 },
+      acceptance = ACCEPTANCE,
     })
   end,
   ['workspace/executeCommand'] = function(params, reply)
+    if params.command == 'infill.accepted' then
+      return reply(nil, { counted = true })
+    elseif params.command == 'infill.deleteStats' then
+      return reply(nil, { deleted = true, path = '/cache/stats.sqlite3' })
+    end
     local target = params.arguments[1]
     -- Like the real server: compute, apply through workspace/applyEdit, answer.
     vim.defer_fn(function()
@@ -218,8 +264,14 @@ end
 local function n_requests()
   return #received('textDocument/inlineCompletion')
 end
-local function item(text, range)
-  return { insertText = text, range = range }
+local function item(text, range, id)
+  local command = id
+    and {
+      title = 'accepted',
+      command = 'infill.accepted',
+      arguments = { { id = id, kind = 'full' } },
+    }
+  return { insertText = text, range = range, command = command }
 end
 
 local function main()
@@ -292,7 +344,7 @@ local function main()
   feed('<Esc>')
 
   step('insert mode: one debounced request at the cursor (utf-16 position)')
-  server.answers = { { items = { item(' + "!"') } } }
+  server.answers = { { items = { item(' + "!"', nil, 's-1') } } }
   insert_at(1, 'A') -- end of `name = "é"`: byte col 11, utf-16 col 10
   wait(function()
     return ghost.current(bufnr)
@@ -324,6 +376,10 @@ local function main()
   end, 2000, 'the accepted text')
   eq({ 1, #'name = "é" + "!"' }, vim.api.nvim_win_get_cursor(0), 'cursor')
   eq('i', vim.api.nvim_get_mode().mode, 'mode after accept')
+  wait(function()
+    return #commands('infill.accepted') == 1
+  end, 2000, 'infill.accepted')
+  eq({ { id = 's-1', kind = 'full' } }, commands('infill.accepted')[1].arguments, 'full accept')
 
   step('<Tab> without a suggestion inserts a Tab')
   server.answers = {}
@@ -363,21 +419,21 @@ local function main()
     return not ghost.current(bufnr) and #marks(bufnr) == 0
   end, 2000, 'no ghost text')
 
-  step('multi-line: virt_lines; <M-j> accepts a line at a time')
-  server.answers = { { items = { item('return 1\n    # two\n    return 2') } } }
+  step('multi-line: virt_lines; <M-j> accepts a line at a time (partial accepts, in characters)')
+  server.answers = { { items = { item('return "é"\n    # two\n    return 2', nil, 's-ml') } } }
   insert_at(3, 'A')
   wait(function()
     return ghost.current(bufnr)
   end, 2000, 'the multi-line suggestion')
   m = marks(bufnr)
-  eq({ { 'return 1', 'InfillSuggestion' } }, m[1][4].virt_text, 'first line')
+  eq({ { 'return "é"', 'InfillSuggestion' } }, m[1][4].virt_text, 'first line')
   eq({
     { { '    # two', 'InfillSuggestion' } },
     { { '    return 2', 'InfillSuggestion' } },
   }, m[1][4].virt_lines, 'other lines')
   feed('<M-j>')
   wait(function()
-    return lines(bufnr)[3] == '    return 1'
+    return lines(bufnr)[3] == '    return "é"'
   end, 2000, 'the first line accepted')
   eq('\n    # two\n    return 2', ghost.current(bufnr).text, 'rest still shown')
   feed('<M-j>')
@@ -387,10 +443,22 @@ local function main()
   eq({ 4, 9 }, vim.api.nvim_win_get_cursor(0), 'cursor after the second line')
   ok(infill.accept(), 'accept() found nothing')
   eq(
-    { '    return 1', '    # two', '    return 2', '', 'x = 1' },
+    { '    return "é"', '    # two', '    return 2', '', 'x = 1' },
     vim.list_slice(lines(bufnr), 3),
     'all'
   )
+  wait(function()
+    return #commands('infill.accepted') == 4
+  end, 2000, 'the accept commands')
+  eq({
+    { { id = 's-ml', kind = 'line', length = 10 } }, -- `return "é"`: 10 characters, 11 bytes
+    { { id = 's-ml', kind = 'line', length = 10 } }, -- `\n    # two`
+    { { id = 's-ml', kind = 'full' } }, -- the rest: the item's own command
+  }, {
+    commands('infill.accepted')[2].arguments,
+    commands('infill.accepted')[3].arguments,
+    commands('infill.accepted')[4].arguments,
+  }, 'partial accepts, then the full accept')
 
   step('a range that includes the typed prefix (replaced on accept)')
   feed('<Esc>')
@@ -462,7 +530,7 @@ local function main()
   wait(function()
     return not state.fixing[client.id]
   end, 2000, 'the fix to end')
-  local cmd = received('workspace/executeCommand')[1]
+  local cmd = commands('infill.fixFunction')[1]
   eq('infill.fixFunction', cmd.command, 'command')
   eq({
     {
@@ -477,11 +545,11 @@ local function main()
   vim.api.nvim_win_set_cursor(0, { 2, 9 }) -- after the é: byte 9, utf-16 column 8
   vim.cmd('InfillFixWith handle empty lists')
   wait(function()
-    return #received('workspace/executeCommand') == 2 and not state.fixing[client.id]
+    return #commands('infill.fixFunction') == 2 and not state.fixing[client.id]
   end, 3000, 'the second fix')
   eq({
     { uri = vim.uri_from_bufnr(bufnr), start = { 1, 8 }, instruction = 'handle empty lists' },
-  }, received('workspace/executeCommand')[2].arguments, 'arguments with instruction')
+  }, commands('infill.fixFunction')[2].arguments, 'arguments with instruction')
 
   step(':checkhealth infill')
   vim.cmd('checkhealth infill')
@@ -505,8 +573,55 @@ local function main()
   end, 3000, ':InfillStatus to echo')
   vim.api.nvim_echo = echo
   local shown = table.concat(echoed)
-  ok(shown:find('why this model: measuring the 1.5B in idle time\n', 1, true), 'no reason in:\n' .. shown)
+  ok(
+    shown:find('why this model: measuring the 1.5B in idle time\n', 1, true),
+    'no reason in:\n' .. shown
+  )
   ok(shown:find('speculation: lookup\n', 1, true), 'no speculation in:\n' .. shown)
+  local expected_acceptance = 'acceptance, this session: accepted 1 of 3 (33%), 0 partly, 0 typed'
+    .. ' through, 2 rejected; 12 characters accepted\nacceptance, all sessions'
+    .. ' (/cache/stats.sqlite3): accepted 12 of 40 (30%), 3 partly, 5 typed through, 20 rejected;'
+    .. ' 410 characters accepted, kept 85% after 5 min\n'
+  ok(shown:find(expected_acceptance, 1, true), 'no acceptance totals in:\n' .. shown)
+
+  step('acceptance lines: stats off, a fault, an old server')
+  local acceptance = require('infill.acceptance')
+  eq({
+    'acceptance, this session: accepted 1 of 3 (33%), 0 partly, 0 typed through, 2 rejected;'
+      .. ' 12 characters accepted',
+    'acceptance statistics: not stored (setting stats = false)',
+  }, acceptance.lines(vim.tbl_extend('force', ACCEPTANCE, { enabled = false })), 'stats off')
+  eq(
+    'acceptance statistics: the file is locked',
+    acceptance.lines(vim.tbl_extend('force', ACCEPTANCE, { fault = 'the file is locked' }))[2],
+    'fault'
+  )
+  eq({}, acceptance.lines(nil), 'no acceptance')
+  eq(
+    1,
+    #acceptance.lines(vim.tbl_extend('force', ACCEPTANCE, { stored = { shown = 0 } })),
+    'no line for a stats file with nothing yet'
+  )
+  eq(
+    'accepted 0 of 0, 0 partly, 0 typed through, 0 rejected; 0 characters accepted',
+    acceptance.text({}),
+    'nothing shown yet'
+  )
+  eq(
+    nil,
+    acceptance.partial({ command = 'other.cmd', arguments = { { id = 'x' } } }, 'line', 'a'),
+    'other'
+  )
+  eq(nil, acceptance.partial(nil, 'line', 'a'), 'no command')
+
+  step(':InfillDeleteStats! sends infill.deleteStats and says so')
+  vim.cmd('InfillDeleteStats!')
+  wait(function()
+    return #commands('infill.deleteStats') == 1
+  end, 2000, 'infill.deleteStats')
+  wait(function()
+    return notes[#notes]:find('acceptance statistics deleted (/cache/stats.sqlite3)', 1, true)
+  end, 2000, 'the message')
 
   step('a file under another project root shares the one server')
   local other = vim.fs.joinpath(workdir, 'other')

@@ -5,7 +5,9 @@
 //       --chromium /usr/bin/chromium --artifacts DIR
 //
 // Steps: wait for the status bar to say the model is ready; open demo.py, type, wait for the
-// ghost text, accept it with Tab, check the line, save; move the cursor and let it rest, then
+// ghost text, accept its first word with Ctrl+Right and the rest with Tab, check the line, read
+// the server's acceptance totals ("Show Server Status") and the status bar tooltip, open "Delete
+// Acceptance Statistics" and cancel its confirmation, save; move the cursor and let it rest, then
 // read the server's totals ("infill-lsp: Show Server Status": `infill/cursor` started a warm-up);
 // toggle completions off and on from the status bar; open buggy.py, run "infill-lsp: Fix This
 // Function" from the command palette, wait for its message and the edit; undo, run the same
@@ -104,6 +106,18 @@ async function editorLines() {
   return lines.sort((a, b) => a.top - b.top).map((l) => clean(l.text));
 }
 
+/** The editor's visible lines without the ghost text (what the document holds). */
+async function textLines() {
+  const lines = await page.$$eval(`${EDITOR} .view-lines .view-line`, (els) =>
+    els.map((e) => {
+      const copy = e.cloneNode(true);
+      copy.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
+      return { top: parseFloat(e.style.top) || 0, text: copy.textContent ?? '' };
+    }),
+  );
+  return lines.sort((a, b) => a.top - b.top).map((l) => clean(l.text));
+}
+
 async function ghostText() {
   const parts = await page.$$eval(`${EDITOR} [class*="ghost-text"]`, (els) =>
     els.filter((e) => !e.parentElement?.closest('[class*="ghost-text"]')).map((e) => e.textContent ?? ''),
@@ -123,8 +137,6 @@ async function waitLines(predicate, what, timeout) {
   }
   throw new Error(`${what} did not appear within ${timeout / 1000} s; the editor shows:\n${lines.join('\n')}`);
 }
-
-const waitLine = (predicate, what, timeout) => waitLines((lines) => lines.some(predicate), what, timeout);
 
 /** The editor's lines once they stop changing (for 600 ms). */
 async function stableLines() {
@@ -217,32 +229,67 @@ async function dismissNotifications() {
 }
 
 const SUMMARY = /^infill-lsp: .*; totals: (.*)$/;
+const ACCEPTANCE = /; acceptance: (.*?)(?:; totals: |$)/;
 
-/** The server's `infill/status` totals, from "infill-lsp: Show Server Status" (its one-line
- * answer ends with `totals: name=value, ...`). Totals only grow, so the largest value of each
- * over the answers shown is the latest (VS Code shows an identical answer only once). */
-async function serverTotals() {
+/** `name=value, ...` into `into`, keeping the largest value of each. */
+function addPairs(into, text) {
+  for (const pair of text.split(', ')) {
+    const [name, value] = pair.split('=');
+    into[name] = Math.max(into[name] ?? 0, Number(value) || 0);
+  }
+}
+
+/** The server's `infill/status` totals and this session's acceptance totals, from "infill-lsp:
+ * Show Server Status" (its one-line answer has `acceptance: name=value, ...` and ends with
+ * `totals: name=value, ...`). Both only grow, so the largest value of each over the answers
+ * shown is the latest (VS Code shows an identical answer only once). */
+async function serverStatus() {
   await runCommand('infill-lsp: Show Server Status');
   await waitNotification((n) => SUMMARY.test(n), UI_MS);
   await page.waitForTimeout(300); // a newer answer may still be rendering
   const totals = {};
+  const acceptance = {};
   for (const text of (await notifications()).filter((n) => SUMMARY.test(n))) {
-    for (const pair of text.match(SUMMARY)[1].split(', ')) {
-      const [name, value] = pair.split('=');
-      totals[name] = Math.max(totals[name] ?? 0, Number(value) || 0);
+    addPairs(totals, text.match(SUMMARY)[1]);
+    const accepted = text.match(ACCEPTANCE);
+    if (accepted) {
+      addPairs(acceptance, accepted[1]);
     }
   }
-  return totals;
+  return { totals, acceptance };
+}
+
+const serverTotals = async () => (await serverStatus()).totals;
+
+/** The status bar item's tooltip (a hover), or '' when none shows. */
+async function statusTooltip() {
+  const item = page.locator(`[id="${STATUS_ID}"]`);
+  await page.mouse.move(0, 0);
+  await item.hover();
+  const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'infill-lsp' }).last();
+  try {
+    await hover.waitFor({ state: 'visible', timeout: 10_000 });
+    return clean(await hover.innerText());
+  } catch {
+    return '';
+  } finally {
+    await page.mouse.move(640, 300);
+  }
 }
 
 async function mainScenario() {
   result.readyLabel = await step('model ready (status bar)', () => waitStatus('infill-lsp: ready', READY_MS));
   await shot('01-ready.png');
+  // nothing counted yet (a fresh server): this session's acceptance totals
+  result.acceptanceBefore = await step('acceptance before', async () => (await serverStatus()).acceptance);
+  log(`acceptance before: ${JSON.stringify(result.acceptanceBefore)}`);
+  await dismissNotifications();
 
   // -- inline completion: type, see the ghost text, accept it with Tab --------------------
   await step('open demo.py', () => quickOpen('demo.py'));
   await page.keyboard.press('Control+End');
   const typed = '    return ';
+  result.typed = typed;
   result.ghost = await step('ghost text', async () => {
     await page.keyboard.type(typed, { delay: 40 });
     const ghost = page.locator(`${EDITOR} [class*="ghost-text"]`).first();
@@ -271,14 +318,85 @@ async function mainScenario() {
     throw new Error('the ghost text is empty');
   }
   await shot('02-ghost-text.png');
-  const expected = (typed + result.ghost.split('\n')[0]).trimEnd();
-  result.acceptedLine = await step('accept with Tab', async () => {
-    await page.keyboard.press('Tab');
-    const lines = await waitLine((l) => l.trimEnd() === expected, `the accepted line ${JSON.stringify(expected)}`, UI_MS);
-    await page.locator(`${EDITOR} [class*="ghost-text"]`).first().waitFor({ state: 'detached', timeout: UI_MS }).catch(() => undefined);
-    return lines.find((l) => l.trimEnd() === expected);
+  // Ctrl+Right accepts a word: the extension's keybinding runs VS Code's partial accept, then
+  // tells the server (infill.accepted, kind "word", the length); Tab accepts the rest (VS Code
+  // runs the item's command, infill.accepted "full"). A one-word suggestion is all accepted by
+  // Ctrl+Right (VS Code then runs the command itself).
+  const lineNow = async () => (await textLines()).find((l) => l.startsWith(typed)) ?? '';
+  result.acceptedWord = await step('accept a word with Ctrl+Right', async () => {
+    await page.keyboard.press('Control+ArrowRight');
+    const started = Date.now();
+    let line = await lineNow();
+    while (line.trimEnd().length <= typed.trimEnd().length) {
+      if (Date.now() - started > UI_MS) {
+        throw new Error(`Ctrl+Right accepted nothing: the line is ${JSON.stringify(line)}`);
+      }
+      await page.waitForTimeout(100);
+      line = await lineNow();
+    }
+    return line.slice(typed.length);
   });
+  log(`accepted word: ${JSON.stringify(result.acceptedWord)}`);
+  const ghost = page.locator(`${EDITOR} [class*="ghost-text"]`).first();
+  result.wordWasAll = !(await ghost.waitFor({ timeout: 3000 }).then(
+    () => true,
+    () => false,
+  ));
+  if (result.wordWasAll) {
+    result.acceptedLine = await lineNow();
+  } else {
+    await page.waitForTimeout(300); // let the rest render
+    result.ghostRest = await ghostText();
+    log(`ghost text after the word: ${JSON.stringify(result.ghostRest)}`);
+    const expected = (typed + result.acceptedWord + result.ghostRest.split('\n')[0]).trimEnd();
+    result.acceptedLine = await step('accept the rest with Tab', async () => {
+      await page.keyboard.press('Tab');
+      const started = Date.now();
+      while ((await lineNow()).trimEnd() !== expected) {
+        if (Date.now() - started > UI_MS) {
+          throw new Error(`the accepted line ${JSON.stringify(expected)} did not appear: the line is ${JSON.stringify(await lineNow())}`);
+        }
+        await page.waitForTimeout(100);
+      }
+      return lineNow();
+    });
+  }
   await shot('03-accepted.png');
+
+  // -- the server counted it: infill/status acceptance totals, and the tooltip shows them ---
+  result.acceptance = await step('accept counted (infill/status)', async () => {
+    const started = Date.now();
+    for (;;) {
+      const { acceptance } = await serverStatus();
+      if ((acceptance.accepted ?? 0) >= 1 || Date.now() - started > UI_MS) {
+        return acceptance;
+      }
+      log(`not counted yet: ${JSON.stringify(acceptance)}`);
+      await page.waitForTimeout(1000);
+    }
+  });
+  log(`acceptance: ${JSON.stringify(result.acceptance)}`);
+  await dismissNotifications();
+  result.tooltip = await step('tooltip shows the totals', async () => {
+    let text = '';
+    for (let attempt = 0; attempt < 3 && !/Accepted [1-9]/.test(text); attempt++) {
+      text = await statusTooltip();
+    }
+    return text;
+  });
+  log(`tooltip: ${JSON.stringify(result.tooltip)}`);
+  await shot('03b-tooltip.png');
+  result.deleteStatsDialog = await step('Delete Acceptance Statistics asks first (cancelled)', async () => {
+    await runCommand('infill-lsp: Delete Acceptance Statistics');
+    const dialog = page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible', timeout: UI_MS });
+    const text = clean(await dialog.innerText());
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden', timeout: UI_MS });
+    return text;
+  });
+  await page.locator(`${EDITOR} .view-lines`).click(); // focus back in demo.py
+  await page.keyboard.press('Control+End');
   await step('save demo.py', () => save('demo.py'));
 
   // -- the cursor rests in another file: infill/cursor, and the server warms up there --------

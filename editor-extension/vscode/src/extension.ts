@@ -2,7 +2,9 @@
  * The VS Code client of infill-lsp: starts `<python> -m lsp_server` over stdio with
  * vscode-languageclient (inline completions and the "Fix this function" code action are
  * handled by the language client itself), and adds the status bar item, the settings sync,
- * the palette commands and the `infill/cursor` notification (where the cursor rests).
+ * the palette commands, the `infill/cursor` notification (where the cursor rests) and the
+ * partial accepts' `infill.accepted` (a full accept runs the item's own command; see
+ * acceptance.ts).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,17 +19,21 @@ import {
   State as ClientState,
 } from 'vscode-languageclient/node';
 
+import { ACCEPTED_COMMAND, DELETE_STATS_COMMAND } from './acceptance';
+import { Accepts } from './accepts';
 import { CURSOR_NOTIFICATION, CursorParams, CursorReporter } from './cursor';
 import { fixArgument, fixOutcome, SERVER_FIX_COMMAND } from './fix';
 import { CheckResult, checkInterpreter, chooseInterpreter, Choice, describeSource, installCommand, interpreterFromApi, PythonApi, serverCommand } from './interpreter';
 import { LoadingProgress } from './progress';
 import { expandPath, needsRestart, openSettingsCommand, SECTION, serverKeys, serverSettings, Wire } from './settings';
-import { fromNotification, render, Status, statusSummary } from './status';
+import { acceptanceFrom, fromNotification, render, Status, statusSummary } from './status';
 
 const STATUS_CHANGED = 'infill/statusChanged';
 const STATUS_REQUEST = 'infill/status';
 const PYTHON_EXTENSION = 'ms-python.python';
 const PYTHON_API_TIMEOUT_MS = 15_000;
+/** Accepts that come together refresh the tooltip's totals once. */
+const ACCEPTANCE_REFRESH_MS = 300;
 /** The documents the server serves (didOpen, completions, `infill/cursor`). */
 const DOCUMENT_SELECTOR = [{ scheme: 'file' }, { scheme: 'untitled' }];
 
@@ -67,12 +73,16 @@ class Controller implements vscode.Disposable {
   private stopping = false;
   private pythonListener: vscode.Disposable | undefined;
   private readonly cursor = new CursorReporter<CursorPlace>((place) => this.sendCursor(place));
+  /** The suggestions served, the partial accepts, "Delete Acceptance Statistics". */
+  private readonly accepts: Accepts;
+  private acceptanceTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.output = vscode.window.createOutputChannel('infill-lsp', { log: true });
     this.item = vscode.window.createStatusBarItem('infill.status', vscode.StatusBarAlignment.Right, 100);
     this.item.name = 'infill-lsp';
     this.keys = serverKeys(context.extension.packageJSON);
+    this.accepts = new Accepts(this.output, (document) => this.serves(document));
     this.show();
     this.item.show();
 
@@ -85,6 +95,9 @@ class Controller implements vscode.Disposable {
       vscode.commands.registerCommand('infill.showLog', () => this.output.show(true)),
       vscode.commands.registerCommand('infill.showStatus', () => this.showStatus()),
       vscode.commands.registerCommand('infill.restart', () => this.restart()),
+      vscode.commands.registerCommand('infill.acceptNextWord', () => this.accepts.acceptNext('word')),
+      vscode.commands.registerCommand('infill.acceptNextLine', () => this.accepts.acceptNext('line')),
+      vscode.workspace.onDidCloseTextDocument((document) => this.accepts.forget(document)),
       vscode.workspace.onDidChangeConfiguration((event) => this.onConfiguration(event)),
       vscode.workspace.onDidGrantWorkspaceTrust(() => this.sendSettings()),
       vscode.window.onDidChangeTextEditorSelection((event) => this.cursorMoved(event.textEditor)),
@@ -100,6 +113,7 @@ class Controller implements vscode.Disposable {
 
   dispose(): void {
     this.pythonListener?.dispose();
+    clearTimeout(this.acceptanceTimer);
     for (const d of this.disposables) {
       d.dispose();
     }
@@ -328,6 +342,28 @@ class Controller implements vscode.Disposable {
           },
         },
       },
+      middleware: {
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          const result = await next(document, position, context, token);
+          this.accepts.remember(document, position, result);
+          return result;
+        },
+        // The client registers the server's commands (infill.accepted, infill.deleteStats,
+        // infill.fixFunction) as VS Code commands; they all come through here.
+        executeCommand: async (command, args, next) => {
+          if (command === DELETE_STATS_COMMAND) {
+            const result = await this.accepts.deleteStats(this.status.acceptance?.path, () => Promise.resolve(next(command, args)));
+            this.acceptanceChanged();
+            return result;
+          }
+          const result = await next(command, args);
+          if (command === ACCEPTED_COMMAND) {
+            this.output.debug(`${ACCEPTED_COMMAND} ${JSON.stringify(args)}: ${JSON.stringify(result)}`);
+            this.acceptanceChanged();
+          }
+          return result;
+        },
+      },
       initializationFailedHandler: (error) => {
         this.setStatus({ state: 'stopped', message: `initialize failed: ${error}`, model: null, python: choice.python });
         return false;
@@ -337,6 +373,7 @@ class Controller implements vscode.Disposable {
     this.client = client;
     client.onNotification(STATUS_CHANGED, (params: unknown) => {
       this.setStatus(fromNotification(params, this.status));
+      this.acceptanceChanged();
     });
     client.onDidChangeState((event) => {
       if (event.newState === ClientState.Stopped && !this.stopping && this.client === client) {
@@ -366,6 +403,7 @@ class Controller implements vscode.Disposable {
       if (this.status.state === 'starting') {
         this.setStatus(fromNotification(now, this.status));
       }
+      this.setStatus({ ...this.status, acceptance: acceptanceFrom(now) ?? this.status.acceptance });
     } catch (error) {
       this.output.warn(`infill/status: ${error}`);
     }
@@ -378,6 +416,7 @@ class Controller implements vscode.Disposable {
     }
     this.stopping = true;
     this.cursor.cancel();
+    this.accepts.clear();
     try {
       if (client.needsStop()) {
         await client.stop(5_000);
@@ -389,6 +428,28 @@ class Controller implements vscode.Disposable {
       this.client = undefined;
       this.stopping = false;
       void vscode.commands.executeCommand('setContext', 'infill.running', false);
+    }
+  }
+
+  // -- acceptance totals (the tooltip) -----------------------------------------------------
+  /** Ask for the acceptance totals again soon, once for accepts that come together. */
+  private acceptanceChanged(): void {
+    clearTimeout(this.acceptanceTimer);
+    this.acceptanceTimer = setTimeout(() => void this.refreshAcceptance(), ACCEPTANCE_REFRESH_MS);
+  }
+
+  private async refreshAcceptance(): Promise<void> {
+    const client = this.client;
+    if (!client || !client.isRunning()) {
+      return;
+    }
+    try {
+      const acceptance = acceptanceFrom(await client.sendRequest<unknown>(STATUS_REQUEST, {}));
+      if (acceptance && this.client === client) {
+        this.setStatus({ ...this.status, acceptance });
+      }
+    } catch (error) {
+      this.output.warn(`${STATUS_REQUEST}: ${error}`);
     }
   }
 
@@ -421,6 +482,7 @@ class Controller implements vscode.Disposable {
     try {
       const answer = await client.sendRequest<unknown>(STATUS_REQUEST, {});
       this.output.info(`${STATUS_REQUEST}: ${JSON.stringify(answer)}`);
+      this.setStatus({ ...this.status, acceptance: acceptanceFrom(answer) ?? this.status.acceptance });
       void vscode.window.showInformationMessage(statusSummary(answer), 'Show Log').then((a) => a && this.output.show(true));
     } catch (error) {
       this.output.warn(`${STATUS_REQUEST}: ${error}`);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { fixArgument, fixOutcome } from '../src/fix';
 import { LoadingProgress, LOADING_TITLE } from '../src/progress';
-import { fromNotification, modelName, render, Status } from '../src/status';
+import { acceptanceFrom, acceptanceLines, fromNotification, modelName, render, Status, statusSummary } from '../src/status';
 
 const MODEL = {
   path: '/home/me/.cache/infill-lsp/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf',
@@ -85,7 +85,7 @@ describe('status bar text', () => {
 describe('infill/statusChanged', () => {
   it('maps the params', () => {
     const s = fromNotification({ state: 'ready', message: 'm.gguf', model: MODEL }, status({ python: 'py' }));
-    assert.deepEqual(s, { state: 'ready', message: 'm.gguf', model: MODEL, percent: undefined, python: 'py' });
+    assert.deepEqual(s, { state: 'ready', message: 'm.gguf', model: MODEL, percent: undefined, python: 'py', acceptance: undefined });
   });
   it('keeps the load percentage across loading notifications, drops it after', () => {
     const loading = fromNotification({ state: 'loading', message: '', model: null }, status({ state: 'loading', percent: 30 }));
@@ -95,8 +95,76 @@ describe('infill/statusChanged', () => {
   });
   it('survives junk', () => {
     const s = fromNotification({ state: 'bogus', message: 3, model: 'x' }, status({ state: 'ready' }));
-    assert.deepEqual(s, { state: 'ready', message: '', model: null, percent: undefined, python: undefined });
+    assert.deepEqual(s, { state: 'ready', message: '', model: null, percent: undefined, python: undefined, acceptance: undefined });
     assert.equal(fromNotification(null, status({})).state, 'starting');
+  });
+});
+
+// infill/status's `acceptance` (lsp_server/services/acceptance.py, stats/summary.py)
+const TOTALS = {
+  shown: 40,
+  accepted: 12,
+  partial: 3,
+  typedThrough: 5,
+  rejected: 20,
+  rate: 0.3,
+  charsAccepted: 410,
+  charsKept30s: 400,
+  charsKept5m: 348,
+  charsKeptSave: 0,
+  keptRate5m: 0.8488,
+  p50LatencyMs: 212.5,
+};
+const ACCEPTANCE = {
+  open: 1,
+  session: { ...TOTALS, shown: 3, accepted: 1, partial: 0, rate: 0.3333, keptRate5m: null },
+  enabled: true,
+  path: '/home/me/.cache/infill-lsp/stats.sqlite3',
+  fault: '',
+  stored: TOTALS,
+};
+
+describe('acceptance in the tooltip', () => {
+  it('this session and all sessions', () => {
+    const a = acceptanceFrom({ state: 'ready', acceptance: ACCEPTANCE });
+    assert.deepEqual(acceptanceLines(a), [
+      'Accepted 1 of 3 this session (33%)',
+      'Accepted 12 of 40 in all (30%), 3 partly, kept 85% after 5 min',
+    ]);
+    const r = render(status({ state: 'ready', message: 'm.gguf', model: MODEL, acceptance: a }));
+    assert.match(r.tooltip, /\nAccepted 1 of 3 this session \(33%\)\nAccepted 12 of 40 in all \(30%\), 3 partly, kept 85% after 5 min\nClick to turn completions off\.$/);
+    assert.match(render(status({ state: 'disabled', acceptance: a })).tooltip, /\nAccepted 12 of 40 in all/);
+  });
+  it('before anything was shown, before the file was read, with stats off, with a fault', () => {
+    const empty = { ...TOTALS, shown: 0, accepted: 0, partial: 0, rate: 0, keptRate5m: null };
+    assert.deepEqual(acceptanceLines(acceptanceFrom({ acceptance: { ...ACCEPTANCE, session: empty, stored: null } })), [
+      'Accepted 0 of 0 this session',
+    ]);
+    assert.deepEqual(acceptanceLines(acceptanceFrom({ acceptance: { ...ACCEPTANCE, stored: empty } })), ['Accepted 1 of 3 this session (33%)']);
+    assert.deepEqual(acceptanceLines(acceptanceFrom({ acceptance: { ...ACCEPTANCE, enabled: false, stored: null } })), [
+      'Accepted 1 of 3 this session (33%)',
+      'Acceptance statistics are not stored (infill.stats is off)',
+    ]);
+    assert.deepEqual(acceptanceLines(acceptanceFrom({ acceptance: { ...ACCEPTANCE, fault: 'the stats file is locked' } })), [
+      'Accepted 1 of 3 this session (33%)',
+      'Acceptance statistics: the stats file is locked',
+    ]);
+  });
+  it('nothing from a server without it, or from junk', () => {
+    assert.equal(acceptanceFrom({ state: 'ready' }), undefined);
+    assert.equal(acceptanceFrom(null), undefined);
+    assert.deepEqual(acceptanceLines(undefined), []);
+    const junk = acceptanceFrom({ acceptance: { session: { shown: 'x', accepted: 2 }, stored: 5 } });
+    assert.deepEqual(acceptanceLines(junk), ['Accepted 2 of 0 this session']);
+    assert.doesNotMatch(render(status({ state: 'ready' })).tooltip, /Accepted/);
+  });
+  it('survives a status change (the notification carries none)', () => {
+    const a = acceptanceFrom({ acceptance: ACCEPTANCE });
+    assert.equal(fromNotification({ state: 'disabled' }, status({ state: 'ready', acceptance: a })).acceptance, a);
+  });
+  it('"Show Server Status" lists this session\'s totals before the others', () => {
+    const text = statusSummary({ state: 'ready', message: 'm.gguf', model: MODEL, acceptance: ACCEPTANCE, totals: { requests: 4 } });
+    assert.match(text, /; acceptance: shown=3, accepted=1, partial=0, typedThrough=5, rejected=20, rate=0\.3333, charsAccepted=410, charsKept5m=348, keptRate5m=null; totals: requests=4$/);
   });
 });
 

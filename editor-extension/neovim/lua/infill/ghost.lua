@@ -1,6 +1,7 @@
 --- Ghost text for Neovim 0.11 (no vim.lsp.inline_completion): textDocument/inlineCompletion
 --- requests on insert-mode changes (debounced, the previous one cancelled, stale answers
 --- dropped), shown as extmarks (virt_text for the first line, virt_lines for the rest).
+local acceptance = require('infill.acceptance')
 local state = require('infill.state')
 
 local api = vim.api
@@ -17,7 +18,7 @@ local TRIGGER_INVOKED, TRIGGER_AUTOMATIC = 1, 2
 ---@field end_row integer the answer's range end: text from the anchor to here is replaced
 ---@field end_col integer
 ---@field snippet boolean insertText was a snippet (accepted with vim.snippet.expand)
----@field command table? run after accepting (an LSP Command)
+---@field command table? run after accepting (an LSP Command: the server's `infill.accepted`)
 ---@field client_id integer
 ---@field tick integer b:changedtick when shown (or last typed through)
 ---@field before string the anchor row's text before the anchor when shown
@@ -322,15 +323,6 @@ function M.dismiss(bufnr)
   return had
 end
 
-local function run_command(bufnr, item)
-  if item.command then
-    local client = vim.lsp.get_client_by_id(item.client_id)
-    if client then
-      client:exec_cmd(item.command, { bufnr = bufnr })
-    end
-  end
-end
-
 --- Insert `text` at the suggestion's anchor, replacing up to (end_row, end_col) when given;
 --- put the cursor after it. Returns the cursor's new 0-based row and byte column.
 local function insert(bufnr, row, col, end_row, end_col, text)
@@ -370,12 +362,15 @@ function M.accept(bufnr)
   else
     insert(bufnr, item.row, item.col, item.end_row, item.end_col, item.text)
   end
-  run_command(bufnr, item)
+  -- The server counts the accept from this command (workspace/executeCommand).
+  acceptance.run(item.client_id, bufnr, item.command)
   return true
 end
 
 --- Accept up to the end of the suggestion's current line (or its next line when the rest of
---- the current one is empty); the remainder stays shown.
+--- the current one is empty); the remainder stays shown. The server hears of it as a partial
+--- accept (`infill.accepted` kind 'line' with the characters inserted); the last line is a
+--- full accept.
 ---@param bufnr integer?
 ---@return boolean accepted
 function M.accept_line(bufnr)
@@ -400,6 +395,7 @@ function M.accept_line(bufnr)
   item.before = (line_text(bufnr, row) or ''):sub(1, col)
   item.tick = api.nvim_buf_get_changedtick(bufnr)
   render(bufnr, item)
+  acceptance.run(item.client_id, bufnr, acceptance.partial(item.command, 'line', part))
   return true
 end
 

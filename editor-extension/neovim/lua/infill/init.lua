@@ -177,7 +177,7 @@ local function short(value)
   return table.concat(parts, ', ')
 end
 
---- :InfillStatus: echo the state, model, last completion and fix, and totals.
+--- :InfillStatus: echo the state, model, last completion and fix, acceptance and totals.
 function M.show_status()
   local client = state.client()
   if not client then
@@ -223,11 +223,21 @@ function M.show_status()
     if type(result.lastFix) == 'table' and next(result.lastFix) then
       lines[#lines + 1] = { 'last fix: ' .. short(result.lastFix) .. '\n' }
     end
+    for _, line in ipairs(require('infill.acceptance').lines(result.acceptance)) do
+      lines[#lines + 1] = { line .. '\n' }
+    end
     if type(result.totals) == 'table' then
       lines[#lines + 1] = { 'totals: ' .. short(result.totals) }
     end
     vim.api.nvim_echo(lines, true, {})
   end, vim.api.nvim_get_current_buf())
+end
+
+--- :InfillDeleteStats: delete the acceptance statistics (asks first unless `force`).
+---@param force boolean?
+---@param on_done fun(result: table?, err: table?)?
+function M.delete_stats(force, on_done)
+  require('infill.acceptance').delete(force, on_done)
 end
 
 --- Turn completions on or off (:InfillEnable / :InfillDisable); sends the server `enable`.

@@ -1,5 +1,6 @@
 --- Ghost text through Neovim's own vim.lsp.inline_completion (0.12+): it requests, debounces,
 --- renders and accepts; this module only enables it for the infill client and adapts the keys.
+local acceptance = require('infill.acceptance')
 local state = require('infill.state')
 
 local M = {}
@@ -29,7 +30,9 @@ function M.accept(bufnr)
   return vim.lsp.inline_completion.get({ bufnr = bufnr or 0 }) == true
 end
 
---- Accept the first line of the candidate (or the next line when its first line is empty).
+--- Accept the first line of the candidate (or the next line when its first line is empty): its
+--- command becomes the partial accept's (`infill.accepted` kind 'line'); a full accept runs the
+--- item's own.
 ---@param bufnr integer?
 ---@return boolean accepted
 function M.accept_line(bufnr)
@@ -41,6 +44,7 @@ function M.accept_line(bufnr)
         local stop = text:find('\n', text:sub(1, 1) == '\n' and 2 or 1, true)
         if stop then
           item.insert_text = text:sub(1, stop - 1)
+          item.command = acceptance.partial(item.command, 'line', item.insert_text)
         end
       end
       return item
