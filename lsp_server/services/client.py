@@ -48,5 +48,16 @@ class NoProgress:
         pass
 
 
+def warn_from_thread(
+    client: Client, loop: asyncio.AbstractEventLoop | None, message: str, logger: Any
+) -> None:
+    """A fault seen on a worker thread (a store's writer, the index): to the client on its
+    event loop, or to ``logger`` when there is no running loop (before start, after stop)."""
+    if loop is None or loop.is_closed():
+        logger.warning("%s", message)
+        return
+    loop.call_soon_threadsafe(client.log, message, types.MessageType.Warning)
+
+
 def percent(done: int, total: int) -> int:
     return int(done * 100 / total) if total else 100

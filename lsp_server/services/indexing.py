@@ -21,7 +21,7 @@ from pygls import uris
 from lsp_server.index.watcher import IndexWatcher
 from lsp_server.index.workspace import WorkspaceIndex
 from lsp_server.paths import canonical
-from lsp_server.services.client import Client, percent
+from lsp_server.services.client import Client, percent, warn_from_thread
 from lsp_server.services.config import Applied, Config
 from lsp_server.services.documents import DocumentService
 from lsp_server.syntax.languages import EXTENSIONS, normalise
@@ -148,8 +148,4 @@ class IndexService:
 
     def _report(self, message: str) -> None:
         """An index fault, from any thread: to the client, on the event loop."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            log.warning("%s", message)
-            return
-        loop.call_soon_threadsafe(self.client.log, message, types.MessageType.Warning)
+        warn_from_thread(self.client, self._loop, message, log)

@@ -15,9 +15,7 @@ import math
 import time
 from collections.abc import Callable
 
-from lsprotocol import types
-
-from lsp_server.services.client import Client
+from lsp_server.services.client import Client, warn_from_thread
 from lsp_server.services.config import Config
 from lsp_server.stats.store import StatsStore, StoreUnreadable
 from lsp_server.stats.summary import Event, Totals, summarize
@@ -55,11 +53,8 @@ class StatsFile:
         self.store.report = self._report
 
     def _report(self, message: str) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            log.warning("%s", message)
-            return
-        loop.call_soon_threadsafe(self.client.log, message, types.MessageType.Warning)
+        """A store fault, from any thread: to the client, on the event loop."""
+        warn_from_thread(self.client, self._loop, message, log)
 
     def settings_changed(self) -> None:
         if not self.enabled:

@@ -9,6 +9,23 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet handler with one way to answer: ``send(status, payload, kind)``, a payload that
+    is ``bytes`` as it is (a streamed answer), else as JSON; a client that gave up is fine."""
+
+    def log_message(self, *_a: object) -> None:
+        pass
+
+    def send(self, status: int, payload: object, kind: str = "application/json") -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        with contextlib.suppress(OSError):
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+
 class HttpStub:
     def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -31,24 +48,15 @@ class RoutesStub(HttpStub):
         self.requests: list[dict] = []
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_a: object) -> None:
-                pass
-
+        class Handler(JsonHandler):
             def _answer(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else {}
                 stub.requests.append({"method": method, "path": self.path, **body})
                 route = stub.routes.get((method, self.path), (404, {"error": "not found"}))
                 status, payload = route(body) if callable(route) else route
-                raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                with contextlib.suppress(OSError):  # the client may have given up
-                    self.send_response(status)
-                    streamed = isinstance(payload, bytes)
-                    self.send_header("Content-Type", kind if streamed else "application/json")
-                    self.send_header("Content-Length", str(len(raw)))
-                    self.end_headers()
-                    self.wfile.write(raw)
+                streamed = isinstance(payload, bytes)
+                self.send(status, payload, kind if streamed else "application/json")
 
             def do_GET(self) -> None:
                 self._answer("GET")

@@ -54,7 +54,8 @@ class Server:
         from lsp_server.engine.llama import extra_buffers_safe
 
         command = [self.binary, "-m", str(self.model), "-c", str(self.context), "-t", "1",
-                   "-np", str(slots), *self.extra, "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
+                   "-np", str(slots), *self.extra,
+                   "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
         if not extra_buffers_safe():
             command.append("--no-repack")  # AMX repacking crashes in these VMs (engine.llama)
         self.log = self.logs / f"llama-server-{slots}-slots.log"

@@ -9,13 +9,11 @@ many completions ran at once (``most``)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
-from tests.helpers.http_stub import HttpStub
+from tests.helpers.http_stub import HttpStub, JsonHandler
 
 MODEL = "/models/qwen2.5-coder-7b-q4_k_m.gguf"
 
@@ -35,45 +33,33 @@ class LlamaServerStub(HttpStub):
         lock = threading.Lock()
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_a: object) -> None:
-                pass
-
-            def _send(self, status: int, payload: object, kind: str = "application/json"):
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                with contextlib.suppress(OSError):  # the client may have given up
-                    self.send_response(status)
-                    self.send_header("Content-Type", kind)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 if self.path == "/health":
-                    self._send(503 if stub.down else 200, {"status": "ok"})
+                    self.send(503 if stub.down else 200, {"status": "ok"})
                 elif self.path == "/props" and stub.props is not None and not stub.down:
                     stub.props_asked += 1
-                    self._send(200, stub.props)
+                    self.send(200, stub.props)
                 else:
                     stub.props_asked += self.path == "/props"
-                    self._send(503 if stub.down else 404, {"error": "not found"})
+                    self.send(503 if stub.down else 404, {"error": "not found"})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 if self.path == "/tokenize":
                     pieces = [{"id": i, "piece": c} for i, c in enumerate(body["content"])]
-                    self._send(200, {"tokens": pieces})
+                    self.send(200, {"tokens": pieces})
                     return
                 stub.requests += 1
                 if stub.down:
                     time.sleep(stub.late_s)
-                    self._send(503, {"error": {"code": 503, "message": "Loading model"}})
+                    self.send(503, {"error": {"code": 503, "message": "Loading model"}})
                     return
                 stub.completions.append(body)
                 slot = body.get("id_slot", -1)
                 slots = (stub.props or {}).get("total_slots") or 1
                 if stub.refuses and slot >= slots:
-                    self._send(400, {"error": {"code": 400, "message": "Invalid slot id"}})
+                    self.send(400, {"error": {"code": 400, "message": "Invalid slot id"}})
                     return
                 with lock:
                     stub.active += 1
@@ -83,7 +69,7 @@ class LlamaServerStub(HttpStub):
                     stub.active -= 1
                 served = slot % slots if slot >= 0 else stub.choice
                 event = {"content": "a + b", "stop": True, "id_slot": served}
-                self._send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
+                self.send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
 
         self.serve(Handler)
 

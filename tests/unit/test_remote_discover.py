@@ -6,11 +6,9 @@ team section)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import time
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -19,7 +17,7 @@ from lsp_server.engine.base import CancelToken, GenerationRequest
 from lsp_server.engine.remote import discover
 from lsp_server.engine.remote.connect import connect
 from lsp_server.settings import Settings
-from tests.helpers.http_stub import HttpStub
+from tests.helpers.http_stub import HttpStub, JsonHandler
 
 QWEN_SPECIALS = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>"}
 GEMMA_SPECIALS = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"}
@@ -39,24 +37,12 @@ class LlamaServerStub(HttpStub):
         self.tokenize_s = 0.0  # how long /tokenize takes (a busy server's HTTP threads)
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_a: object) -> None:
-                pass
-
-            def _send(self, status: int, payload: object, kind: str = "application/json"):
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                with contextlib.suppress(OSError):  # the client may have given up
-                    self.send_response(status)
-                    self.send_header("Content-Type", kind)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 if self.path == "/props" and props is not None:
-                    self._send(200, props)
+                    self.send(200, props)
                 else:
-                    self._send(404, {"error": "not found"})
+                    self.send(404, {"error": "not found"})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
@@ -65,12 +51,12 @@ class LlamaServerStub(HttpStub):
                     time.sleep(stub.tokenize_s)
                     text = body["content"]
                     pieces = [text] if text in specials or lumps else list(text)
-                    self._send(
+                    self.send(
                         200, {"tokens": [{"id": i, "piece": p} for i, p in enumerate(pieces)]}
                     )
                 else:
                     event = {"content": "a + b", "stop": True, "timings": {"prompt_n": 5}}
-                    self._send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
+                    self.send(200, f"data: {json.dumps(event)}\n\n".encode(), "text/event-stream")
 
         self.serve(Handler)
 
