@@ -318,9 +318,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     services = server.services
 
     def stop_at_once() -> None:
-        """SIGTERM: cancel and tell, wait for nothing (``terminate``)."""
+        """SIGTERM: cancel and tell, wait for nothing (``terminate``) but the last seconds of
+        acceptance statistics (a few rows; at most the store's 1 s busy timeout)."""
         services.model.shutdown()
         services.index.stop(wait=False)
+        services.stats.shutdown()
 
     async def sent() -> None:  # over TCP: the messages written so far leave first
         await terminate.drained(server.protocol.writer)

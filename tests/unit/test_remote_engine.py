@@ -652,3 +652,43 @@ def test_status_shows_the_slot_kept_now(restarts):
     outage(e, stub)
     e.generate(request(e), CancelToken())
     assert loaded.describe()["slot"] is None  # one slot left: not pinned
+
+
+@pytest.mark.parametrize("redact", [True, False])
+def test_text_with_a_secret_is_never_sent_to_tokenize_unredacted(redact):
+    """The engine's /tokenize sees text as it is: a line that redaction would change is
+    estimated here instead (the prompt itself leaves redacted); with remoteRedact off it is
+    asked like any other."""
+    asked: list[str] = []
+
+    def server_pieces(text: str) -> list[str]:  # what would go to /tokenize
+        asked.append(text)
+        return estimate_pieces(text)
+
+    e = RemoteEngine(
+        "llama-server",
+        Http("http://127.0.0.1:9", timeout_s=1),
+        model="qwen2.5-coder",
+        dialect="qwen",
+        vocab_splitter=server_pieces,
+        n_ctx=4096,
+        redact=redact,
+    )
+    secret = 'OPENAI_API_KEY = "sk-proj-Xa9fK2mQ7rT4vB8nL1pZ6wE3yU5iO0cD"\n'
+    text = "def area(r):\n    return 3.14 * r * r\n" + secret
+    assert e.detokenize(e.tokenize(text)) == text
+    sent = "".join(asked)
+    assert ("sk-proj-" in sent) is not redact
+    assert "def area(r):" in sent  # the rest is still asked of the engine
+
+
+def test_the_engines_public_name_carries_no_path_or_credentials():
+    from lsp_server.engine.remote.engine import public_name
+
+    http = Http("http://user:token@gpu-box:8080/v1/?key=abc", timeout_s=1)
+    assert public_name("openai", "", http) == "openai:gpu-box:8080/v1"
+    assert public_name("llama-server", "/srv/models/qwen2.5-coder-7b-q4_k_m.gguf", http) == (
+        "llama-server:qwen2.5-coder-7b-q4_k_m.gguf"
+    )
+    ollama = public_name("ollama", "qwen2.5-coder:1.5b-base", http)
+    assert ollama == "ollama:qwen2.5-coder:1.5b-base"

@@ -31,6 +31,7 @@ the pin and a slot's context follow it, and one that now serves another model is
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -75,6 +76,15 @@ def answer_wait_s(request: GenerationRequest, timeout_s: float) -> float:
     return min(timeout_s, max(ANSWER_WAIT_MIN_S, ANSWER_WAIT_FACTOR * budget_s))
 
 
+def public_name(kind: str, model: str, http: Http) -> str:
+    """The engine's name in the status, the log and the acceptance statistics: the model's
+    file or repository name (not a path on the engine's machine), else where the engine is,
+    without credentials or a query (``http://user:token@box:8080/?key=...``)."""
+    if model:
+        return f"{kind}:{os.path.basename(model.rstrip('/')) or model}"
+    return f"{kind}:{http.host}:{http.port}{http.base}"
+
+
 def dialect_name(setting: str, model: str, url: str) -> str:
     """The FIM dialect of a remote model: the setting, else guessed from the model's name."""
     if setting and setting != "auto":
@@ -95,6 +105,27 @@ def dialect_name(setting: str, model: str, url: str) -> str:
         f"cannot tell the FIM dialect of remote model {model!r}: set remoteFimDialect "
         "(qwen, starcoder, santacoder, codellama, deepseek, codegemma)"
     )
+
+
+def _around_secrets(text: str, split: Splitter) -> list[str]:
+    """``split`` (the engine's /tokenize, which sees text as it is) for the text around what
+    redaction would replace (a secret, personal data), whose pieces are estimated here: the
+    prompt itself leaves redacted (``RemoteEngine.prompt_text``), and so do its token counts'
+    questions."""
+    from lsp_server.privacy.redact import redact  # deferred: remote engines only
+
+    findings = sorted(redact(text).findings, key=lambda f: f.start)
+    if not findings:
+        return split(text)
+    pieces: list[str] = []
+    done = 0
+    for finding in findings:
+        if finding.start > done:
+            pieces += split(text[done : finding.start])
+        if finding.end > done:
+            pieces += estimate_pieces(text[max(done, finding.start) : finding.end])
+            done = finding.end
+    return pieces + (split(text[done:]) if done < len(text) else [])
 
 
 class RemoteEngine:
@@ -129,7 +160,7 @@ class RemoteEngine:
         self.kind, self.http, self.model = kind, http, model
         self._tokenize_after = 0.0  # /tokenize not asked before (monotonic): it was slow
         self.protocol = PROTOCOLS[kind]
-        self.name = f"{kind}:{model or http.url}"
+        self.name = public_name(kind, model, http)
         self.n_ctx = n_ctx
         self.redact = redact
         roles = ("prefix", "suffix", "middle", "repo_name", "file_sep")
@@ -206,7 +237,7 @@ class RemoteEngine:
             if self._down_for() > 0 or time.monotonic() < self._tokenize_after:
                 return estimate_pieces(text)
             try:
-                return split(text)
+                return _around_secrets(text, split) if self.redact else split(text)
             except RemoteError as exc:
                 if exc.unreachable:
                     if self.http.alive():
