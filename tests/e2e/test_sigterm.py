@@ -143,3 +143,41 @@ def test_sigterm_mid_fix_in_the_server(project: Path):
         assert alive(kids) == []
     finally:
         client.stop()
+
+
+def test_sigterm_right_after_an_accept_keeps_it_in_the_statistics(tmp_path: Path, monkeypatch):
+    """Events are written every few seconds; a SIGTERM (an editor force-stopping its server)
+    right after an accept still leaves it in the statistics file."""
+    import json
+
+    from benchmarks.lsp_client import INVOKED
+    from lsp_server.stats.store import STATS_ENV
+
+    stats = tmp_path / "stats.sqlite3"
+    monkeypatch.setenv(STATS_ENV, str(stats))
+    options = {"maxTokens": 32, "maxTimeMs": 0}
+    client = LspClient(init_options=options, stderr_log=tmp_path / "server.log").start()
+    try:
+        client.initialize(root=tmp_path)
+        client.wait_ready()
+        uri = (tmp_path / "odd.py").as_uri()
+        client.open(uri, "def is_odd(n):\n    \n")
+        answer = client.request(
+            "textDocument/inlineCompletion", client.inline_params(uri, 1, 4, INVOKED)
+        )
+        [item] = answer["items"]
+        command = {"command": item["command"]["command"], "arguments": item["command"]["arguments"]}
+        assert client.request("workspace/executeCommand", command) == {"counted": True}
+        client._proc.send_signal(signal.SIGTERM)
+        assert client._proc.wait(30) == EXIT_TERMINATED
+    finally:
+        client.stop()
+    done = subprocess.run(
+        [sys.executable, "-m", "lsp_server", "stats", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    stored = json.loads(done.stdout)["all"]
+    assert (stored["shown"], stored["accepted"]) == (1, 1)
