@@ -5,7 +5,11 @@ Every inline item (and the completion fallback's item) carries ``accept_command(
 runs an inline item's command when the user accepts it, a completion item's after inserting
 it; the Neovim plugin sends it with ``workspace/executeCommand`` from its accept keys. A
 partial accept sends the same command with ``kind`` "word" or "line" and the accepted
-``length`` (characters, as Python counts them: code points).
+``length`` (LF-normalised code points: a CRLF line break counts one; the tracker maps them onto
+its copy of the suggestion).
+
+The tracker is called through ``safely``: a fault in the statistics is logged and never costs
+the answer, the notification or the command.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pygls.lsp.server import LanguageServer
 from lsp_server.handlers.params import invalid
 from lsp_server.services import Services
 from lsp_server.services.acceptance import PARTIAL_KINDS
+from lsp_server.services.completions import Served
 
 ACCEPTED_COMMAND = "infill.accepted"
 DELETE_STATS_COMMAND = "infill.deleteStats"
@@ -31,14 +36,30 @@ def accept_command(suggestion_id: str) -> types.Command:
     )
 
 
+def shown_command(
+    services: Services, uri: str, position: types.Position, served: Served
+) -> types.Command | None:
+    """The accept command of the suggestion ``served`` (None when the tracker failed: the
+    suggestion is answered all the same, uncounted)."""
+    tracker = services.acceptance
+    sid = tracker.safely("shown", lambda: tracker.shown(uri, position, served), None)
+    return None if sid is None else accept_command(sid)
+
+
 def register(server: LanguageServer, services: Services) -> None:
+    tracker = services.acceptance
+
     # ``*args`` stays unannotated (see ``actions.fix_command``)
     @server.command(ACCEPTED_COMMAND)
     def accepted(*args) -> dict[str, bool]:
         """``infill.accepted({id, kind: "full" | "word" | "line", length?})``; ``counted`` is
-        False for a suggestion no longer remembered (closed, or shown long ago)."""
+        False for a suggestion no longer remembered (its document closed, or settled long
+        ago), or when the statistics failed."""
         suggestion_id, kind, length = accept_arguments(args)
-        return {"counted": services.acceptance.accepted(suggestion_id, kind, length)}
+        counted = tracker.safely(
+            "accepted", lambda: tracker.accepted(suggestion_id, kind, length), False
+        )
+        return {"counted": counted}
 
     @server.command(DELETE_STATS_COMMAND)
     async def delete_stats(*_args) -> dict[str, object]:
@@ -47,7 +68,7 @@ def register(server: LanguageServer, services: Services) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def on_save(params: types.DidSaveTextDocumentParams) -> None:
-        services.acceptance.saved(params.text_document.uri)
+        tracker.safely("didSave", lambda: tracker.saved(params.text_document.uri), None)
 
 
 def accept_arguments(args: tuple[Any, ...]) -> tuple[str, str, int]:

@@ -7,7 +7,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from lsp_server.handlers.acceptance import accept_command
+from lsp_server.handlers.acceptance import shown_command
 from lsp_server.handlers.params import check_positions
 from lsp_server.services import Services
 
@@ -33,7 +33,7 @@ def register(server: LanguageServer, services: Services) -> None:
         item = types.InlineCompletionItem(
             insert_text=served.text,
             range=types.Range(start=pos, end=pos),
-            command=accept_command(services.acceptance.shown(uri, pos, served)),
+            command=shown_command(services, uri, pos, served),
         )
         return types.InlineCompletionList(items=[item])
 
@@ -61,7 +61,7 @@ def register(server: LanguageServer, services: Services) -> None:
             insert_text_format=types.InsertTextFormat.PlainText,
             sort_text="0",
             filter_text=label,
-            command=accept_command(services.acceptance.shown(uri, pos, served)),
+            command=shown_command(services, uri, pos, served),
         )
         return types.CompletionList(is_incomplete=True, items=[item])
 

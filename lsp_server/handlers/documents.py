@@ -34,12 +34,12 @@ def register(server: LanguageServer, services: Services) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def on_change(params: types.DidChangeTextDocumentParams) -> None:
-        uri = params.text_document.uri
+        uri, tracker = params.text_document.uri, services.acceptance
         services.index.live(uri)
         if services.documents.in_sync(uri):
-            services.acceptance.changed(uri, params.content_changes)
+            tracker.safely("didChange", lambda: tracker.changed(uri, params.content_changes), None)
         else:
-            services.acceptance.lost(uri)
+            tracker.safely("didChange", lambda: tracker.lost(uri), None)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def on_close(params: types.DidCloseTextDocumentParams) -> None:

@@ -9,26 +9,33 @@ lengths, the language, the model, the mode and latencies). The rules:
   the typing cache answering while the user types through it) keeps that id: it is the same
   suggestion still on screen. Any other suggestion shown supersedes the open ones.
 - **accepted**: the editor runs the item's command (``infill.accepted`` ``{id, kind: "full"}``);
-  **partial**: the same with ``kind: "word" | "line"`` and the accepted ``length``. Counted from
-  the command only, never guessed from edits.
+  **partial**: the same with ``kind: "word" | "line"`` and the accepted ``length`` (as the
+  editors count it: LF-normalised code points, mapped onto the suggestion's own line breaks).
+  Counted from the command only, never guessed from edits. The command may come before or
+  after the accept's own edit; when the suggestion was closed by then (superseded), the command
+  looks for its text at its place.
 - **typed through**: edits that insert exactly the suggestion's next characters where the user
   has typed up to (over any number of changes; also a client's diff that places the same text a
   few characters later). A suggestion settles as typed through when the user typed all of it,
   or at least ``TYPED_THROUGH_CHARS`` of it.
 - **rejected**: it settles without an accept and without enough typed: a different edit in or
-  at its place, another suggestion shown (superseded), ``OPEN_S`` without progress (Continue's
-  rule: rejected after 10 s), or its document closed.
+  at its place, another suggestion shown (superseded), or its document closed. ``OPEN_S``
+  without progress (Continue's rule: 10 s) makes it rejected for now, but it stays open: an
+  editor keeps the ghost text on screen, and typing it or accepting it still counts.
 - An outcome only ever goes up (``stats.summary.RANK``): an accept command that comes after the
   suggestion settled (after its own edit, or after the next suggestion superseded it) turns it
-  into accepted, while the suggestion is remembered (``GRACE_S`` after it settled).
+  into accepted, while it is remembered: the open ones, and the last ``LATE_ACCEPTS`` settled.
 - **kept characters**: after the first accept, at ``KEPT_AFTER_S`` (30 s, 5 min) and at the
   next didSave, the text now at the suggestion's place (followed through later edits by
-  shifting positions, ``stats.region``) is compared with what the suggestion put there; the
-  characters still matching (difflib's matching blocks: an edit-distance alignment) are that
-  share of the accepted characters. A whole-document change loses the place: no check then.
+  shifting positions, ``stats.region``) is compared with what the suggestion put there
+  (``stats.kept``: the characters still matching, an edit-distance alignment kept small) as
+  that share of the accepted characters. A whole-document change loses the place: no check
+  then. After its last timed check an accepted suggestion is forgotten.
 
+Which edit writes a suggestion, and which a late partial command claims: ``stats.record``.
 Memory is bounded: at most ``MAX_LIVE`` suggestions (oldest dropped); a closed document's go.
-The didChange hook costs O(the change) per suggestion of that document, never O(document).
+The didChange hook costs O(the change) per suggestion of that document, never O(document). A
+fault here costs the statistics only: the handlers call in through ``safely``.
 """
 
 from __future__ import annotations
@@ -37,33 +44,34 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from difflib import SequenceMatcher
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from lsprotocol import types
 
 from lsp_server.services.completions import Served
 from lsp_server.services.documents import DocumentService
-from lsp_server.stats.region import Pos, end_of, moved_end, moved_start, touches
+from lsp_server.stats.kept import kept_chars
+from lsp_server.stats.record import Record, advance, claim, written
+from lsp_server.stats.region import Pos, end_of, lf_span, moved_end, moved_start, touches
 from lsp_server.stats.summary import ACCEPTS, RANK, SHOWN, Event, Totals
 
 log = logging.getLogger("infill-lsp")
 
-OPEN_S = 10.0  # an open suggestion without progress for this long settles
-GRACE_S = 10.0  # a settled suggestion is remembered this long, for a late accept command
+OPEN_S = 10.0  # an open suggestion without progress for this long is rejected (for now)
+LATE_ACCEPTS = 32  # settled suggestions remembered for an accept command that comes late
 KEPT_AFTER_S = {"kept30s": 30.0, "kept5m": 300.0}  # after the first accept
 SAVE_CHECK = "keptSave"
 TYPED_THROUGH_CHARS = 10
 MAX_LIVE = 256
 MAX_LATENCIES = 1_000  # the session's p50 is over its last this many suggestions
 PARTIAL_KINDS = ("word", "line")
-MAX_COMPARED = 4_096  # characters of the place compared beyond the suggestion's length x 4
 
 Later = Callable[[float, Callable[[], None]], Any]  # schedules; returns a handle with cancel()
+T = TypeVar("T")
 
 
 def loop_later(delay: float, callback: Callable[[], None]) -> Any:
@@ -72,30 +80,6 @@ def loop_later(delay: float, callback: Callable[[], None]) -> Any:
         return asyncio.get_running_loop().call_later(delay, callback)
     except RuntimeError:
         return None
-
-
-@dataclass(eq=False)
-class Record:
-    id: str
-    uri: str
-    text: str  # in memory only
-    language: str
-    model: str
-    mode: str
-    start: Pos  # where it was shown
-    cursor: Pos  # where the part of it in the document ends
-    done: int = 0  # characters of it in the document (typed, or inserted by accepts)
-    typed: int = 0  # of those, typed by the user
-    last_typed: int = 0  # typed by the last matching edit (an accept's own edit, maybe)
-    awaiting: int = 0  # characters accepted by command whose edit has not come yet
-    accepted: int = 0  # characters accepted by command
-    outcome: str = ""  # "" while none, else a key of RANK
-    open: bool = True  # still on screen: typing through it and superseding it count
-    tracked: bool = True  # its place is known (a whole-document change loses it)
-    deadline: float = 0.0
-    served: list[int] = field(default_factory=lambda: [0])  # offsets items were served from
-    checks: set[str] = field(default_factory=set)  # kept checks still to run
-    timers: list[Any] = field(default_factory=list)
 
 
 class AcceptanceTracker:
@@ -118,8 +102,24 @@ class AcceptanceTracker:
         self._live: OrderedDict[str, Record] = OrderedDict()
         self._by_uri: dict[str, dict[str, Record]] = {}
         self._open: dict[str, Record] = {}
-        self._prefix = secrets.token_hex(3)  # ids stay unique across runs sharing the store
+        self._settled: OrderedDict[str, Record] = OrderedDict()  # for a late accept
+        self._prefix = secrets.token_hex(8)  # ids stay unique across runs sharing the store
         self._count = 0
+        self._faults: Counter[str] = Counter()
+
+    def safely(self, hook: str, call: Callable[[], T], default: T) -> T:
+        """``call()`` for a handler: a fault costs the statistics, never the request or the
+        notification (logged with its traceback the first time, then counted)."""
+        try:
+            return call()
+        except Exception:
+            self._faults[hook] += 1
+            n = self._faults[hook]
+            if n == 1:
+                log.exception("acceptance statistics: %s failed (told once)", hook)
+            elif n in (10, 100, 1_000, 10_000):
+                log.warning("acceptance statistics: %s failed %d times", hook, n)
+            return default
 
     # -- what the editor shows and does --------------------------------------------------------
     def shown(self, uri: str, position: types.Position, served: Served) -> str:
@@ -127,14 +127,14 @@ class AcceptanceTracker:
         continues."""
         key = unquote(uri)
         start = self.documents.place(uri, position)
-        for rec in reversed(list(self._by_uri.get(key, {}).values())):
+        for rec in reversed(list(self._open.values())):
             if (
-                rec.open
+                rec.uri == key
                 and rec.tracked
                 and rec.cursor == start
                 and rec.text[rec.done :] == served.text
             ):
-                rec.deadline = self.clock() + OPEN_S
+                self._progress(rec)
                 if rec.done not in rec.served:
                     rec.served.append(rec.done)  # an item now starts here
                 return rec.id
@@ -158,8 +158,7 @@ class AcceptanceTracker:
         self.session.latencies.append(served.latency_ms)
         del self.session.latencies[:-MAX_LATENCIES]
         self._emit(rec, SHOWN, len(served.text), served.latency_ms)
-        rec.deadline = self.clock() + OPEN_S
-        self._after(rec, OPEN_S, lambda: self._expire(rec))
+        self._progress(rec)
         while len(self._live) > MAX_LIVE:
             oldest = next(iter(self._live.values()))
             self._settle(oldest)
@@ -168,32 +167,17 @@ class AcceptanceTracker:
 
     def accepted(self, suggestion_id: str, kind: str = "full", length: int = 0) -> bool:
         """The editor accepted the suggestion (``kind`` "full"), or ``length`` characters of
-        it ("word", "line"); False when it is not remembered (too old, or closed)."""
+        it ("word", "line"); False when it is not remembered (closed, or settled long ago)."""
         rec = self._live.get(suggestion_id)
         if rec is None or rec.outcome == "accepted":
             return rec is not None
-        if kind == "full":
-            rest = len(rec.text) - rec.done
-            if rest > 0:  # its edit comes next
-                chars, rec.awaiting = rest - rec.awaiting, rest
-            else:  # its edit came first, and was taken for typing
-                chars, rec.typed, rec.last_typed = rec.last_typed, rec.typed - rec.last_typed, 0
-            self._close(rec)
-            self._outcome(rec, "accepted", chars)
-        else:
-            if length and rec.last_typed == length:  # its edit came first
-                chars, rec.typed, rec.last_typed = length, rec.typed - length, 0
-            else:
-                chars = max(0, min(length, len(rec.text) - rec.done - rec.awaiting))
-                rec.awaiting += chars
-            self._outcome(rec, "partial", chars)
+        self._settled.pop(rec.id, None)  # accepted: kept until its checks ran
+        chars = self._full(rec) if kind == "full" else self._partial(rec, length)
         rec.accepted += chars
         if not rec.checks:  # the first accept: check later what is kept
             rec.checks = {*KEPT_AFTER_S, SAVE_CHECK}
             for check, delay in KEPT_AFTER_S.items():
                 self._after(rec, delay, lambda check=check: self._check(rec, check))
-            last = max(KEPT_AFTER_S.values())
-            self._after(rec, last, lambda: self._forget(rec))
         return True
 
     def changed(self, uri: str, changes: list[types.TextDocumentContentChangeEvent]) -> None:
@@ -229,9 +213,51 @@ class AcceptanceTracker:
     def close(self, uri: str) -> None:
         """didClose: the document's suggestions settle (rejected unless accepted or typed
         through) and are forgotten, with their kept checks."""
-        for rec in list(self._by_uri.get(unquote(uri), {}).values()):
-            self._settle(rec)
-            self._forget(rec)
+
+        def close() -> None:
+            for rec in list(self._by_uri.get(unquote(uri), {}).values()):
+                self._settle(rec)
+                self._forget(rec)
+
+        self.safely("didClose", close, None)
+
+    # -- accepts -------------------------------------------------------------------------------
+    def _full(self, rec: Record) -> int:
+        rest = len(rec.text) - rec.done
+        if rest <= 0:  # its edit came first, and was taken for typing
+            chars, rec.typed, rec.last_typed = rec.last_typed, rec.typed - rec.last_typed, 0
+        elif not rec.open and self._in_place(rec, len(rec.text)):
+            # its edit came first, after the suggestion was closed (superseded): not followed
+            chars, rec.awaiting = rest - rec.awaiting, 0
+            self._place(rec, len(rec.text))
+        else:  # its edit comes next
+            chars, rec.awaiting = rest - rec.awaiting, rest
+        self._close(rec)
+        self._outcome(rec, "accepted", chars)
+        return chars
+
+    def _partial(self, rec: Record, length: int) -> int:
+        chars = claim(rec, length)
+        if not chars:  # else its edit came first (maybe with more typing after it)
+            at = rec.done + rec.awaiting
+            chars = lf_span(rec.text, at, length)
+            if chars and not rec.open and not rec.awaiting and self._in_place(rec, at + chars):
+                self._place(rec, at + chars)  # its edit came first, not followed (closed)
+            else:
+                rec.awaiting += chars
+        self._outcome(rec, "partial", chars)
+        return chars
+
+    def _in_place(self, rec: Record, upto: int) -> bool:
+        """Whether the suggestion's first ``upto`` characters are in the document at its
+        place (reads the document: an accept command's cost, never an edit's)."""
+        text = rec.text[:upto]
+        end = end_of(rec.start, text, self.documents.units)
+        return rec.tracked and self.documents.text_between(rec.uri, rec.start, end) == text
+
+    def _place(self, rec: Record, done: int) -> None:
+        rec.done = done
+        rec.cursor = end_of(rec.start, rec.text[:done], self.documents.units)
 
     # -- the rules -----------------------------------------------------------------------------
     def _edit(self, rec: Record, s: Pos, e: Pos, text: str, ins_end: Pos, last: bool) -> None:
@@ -241,83 +267,67 @@ class AcceptanceTracker:
         if done is not None:
             self._advance(rec, done)
             return
+        if not rec.open:
+            rec.awaiting = 0  # an accept's edit that did not come (or came unrecognised)
         hit = touches(rec.start, rec.cursor, s, e)
-        rec.start = moved_start(rec.start, s, e, ins_end)
-        rec.cursor = max(rec.start, moved_end(rec.cursor, s, e, ins_end))
+        if not s == e == rec.start == rec.cursor:
+            # (an insertion at an empty place goes after it: a late accept finds its text)
+            rec.start = moved_start(rec.start, s, e, ins_end)
+            rec.cursor = max(rec.start, moved_end(rec.cursor, s, e, ins_end))
         if hit:
             rec.awaiting = 0  # an accept's edit that did not land where expected
             self._settle(rec)
 
     def _match(self, rec: Record, s: Pos, e: Pos, text: str, last: bool) -> int | None:
-        """How much of the suggestion is in the document after an edit that writes more of
-        it where it goes on; None for any other edit."""
-        if not text or not (rec.open or rec.awaiting):
-            return None
-        if s == rec.cursor and rec.text.startswith(text, rec.done):
-            # typed, or inserted by an accept; what it replaced after the cursor (an
-            # auto-closed bracket) lay outside the suggestion
-            return rec.done + len(text)
-        if e == rec.cursor and rec.start <= s < rec.cursor:
-            # VS Code's accept after typing: what was typed since an item was served is
-            # replaced by the item's whole text
-            for j in rec.served:
-                if (
-                    j < rec.done < j + len(text)
-                    and rec.text.startswith(text, j)
-                    and end_of(rec.start, rec.text[:j], self.documents.units) == s
-                ):
-                    return j + len(text)
-        if s == e and last and self._landed(rec, s, len(text)):
-            return rec.done + len(text)
-        return None
-
-    def _landed(self, rec: Record, s: Pos, n: int) -> bool:
-        """An insertion a client's diff placed a little later than the cursor (Neovim trims
-        common characters: "ab" typed before "a" is sent as "ba" one character on) that leaves
-        the suggestion's next ``n`` characters at the cursor."""
-        candidate = rec.text[rec.done : rec.done + n]
-        if len(candidate) < n:
-            return False
-        end = end_of(rec.cursor, candidate, self.documents.units)
-        if not rec.cursor <= s <= end:
-            return False
-        return self.documents.text_between(rec.uri, rec.cursor, end) == candidate
+        read = partial(self.documents.text_between, rec.uri)
+        return written(rec, s, e, text, last, self.documents.units, read)
 
     def _advance(self, rec: Record, done: int) -> None:
-        n = done - rec.done
-        rec.cursor = end_of(rec.cursor, rec.text[rec.done : done], self.documents.units)
-        rec.done = done
-        from_accept = min(n, rec.awaiting)
-        rec.awaiting -= from_accept
-        rec.last_typed = n - from_accept
-        rec.typed += rec.last_typed
-        rec.deadline = self.clock() + OPEN_S
+        advance(rec, done, self.documents.units)
         if rec.done >= len(rec.text):
             self._settle(rec)
+        elif rec.open:
+            self._progress(rec)
+
+    def _progress(self, rec: Record) -> None:
+        """It is still on screen and went on: ``OPEN_S`` from now."""
+        rec.deadline = self.clock() + OPEN_S
+        if rec.expiry is None:
+            rec.expiry = self._after(rec, OPEN_S, lambda: self._expire(rec), keep=False)
+
+    def _expire(self, rec: Record) -> None:
+        rec.expiry = None
+        if not rec.open:
+            return
+        left = rec.deadline - self.clock()
+        if left > 0:
+            rec.expiry = self._after(rec, left, lambda: self._expire(rec), keep=False)
+        else:
+            self._provisional(rec)  # rejected for now; it stays open (still on screen)
 
     def _close(self, rec: Record) -> None:
         rec.open = False
         self._open.pop(rec.id, None)
+        if rec.expiry is not None:
+            rec.expiry.cancel()
+            rec.expiry = None
 
     def _settle(self, rec: Record) -> None:
         """The suggestion is off the screen: its outcome, unless an accept gave it one."""
         if not rec.open:
             return
         self._close(rec)
-        if not rec.outcome:
-            enough = rec.typed >= min(TYPED_THROUGH_CHARS, len(rec.text))
-            self._outcome(rec, "typed" if enough else "rejected", rec.typed)
-        if not rec.accepted:
-            self._after(rec, GRACE_S, lambda: rec.accepted or self._forget(rec))
+        self._provisional(rec)
+        if not rec.accepted:  # remembered for a late accept command, while among the last
+            self._settled[rec.id] = rec
+            while len(self._settled) > LATE_ACCEPTS:
+                self._forget(next(iter(self._settled.values())))
+        elif not rec.checks & KEPT_AFTER_S.keys():
+            self._forget(rec)  # its checks ran
 
-    def _expire(self, rec: Record) -> None:
-        if not rec.open:
-            return
-        left = rec.deadline - self.clock()
-        if left > 0:
-            self._after(rec, left, lambda: self._expire(rec))
-        else:
-            self._settle(rec)
+    def _provisional(self, rec: Record) -> None:
+        enough = rec.typed >= min(TYPED_THROUGH_CHARS, len(rec.text))
+        self._outcome(rec, "typed" if enough else "rejected", rec.typed)
 
     def _outcome(self, rec: Record, kind: str, chars: int) -> None:
         """Record an outcome: it replaces a lower one; accepted characters always add up."""
@@ -334,26 +344,33 @@ class AcceptanceTracker:
             self._emit(rec, kind, chars)
 
     def _check(self, rec: Record, check: str) -> None:
-        """How many of the accepted characters are still at the suggestion's place."""
+        """How many of the accepted characters are still at the suggestion's place; after the
+        last timed check a closed suggestion is forgotten."""
         if check not in rec.checks:
             return
         rec.checks.discard(check)
+        try:
+            self._measure(rec, check)
+        finally:
+            if check != SAVE_CHECK and not rec.open and not rec.checks & KEPT_AFTER_S.keys():
+                self._forget(rec)
+
+    def _measure(self, rec: Record, check: str) -> None:
         expected = rec.text[: rec.done]
         if not rec.tracked or rec.awaiting or rec.done < rec.accepted or not expected:
             return  # its place is not known
         now = self.documents.text_between(rec.uri, rec.start, rec.cursor)
         if now is None:
             return
-        now = now[: 4 * len(expected) + MAX_COMPARED]
-        matcher = SequenceMatcher(None, expected, now, autojunk=False)
-        matched = sum(block.size for block in matcher.get_matching_blocks())
-        kept = round(rec.accepted * matched / len(expected))
+        kept = round(rec.accepted * kept_chars(expected, now) / len(expected))
         self.session.kept[check] += kept
         self.session.checked[check] += rec.accepted
         self._emit(rec, check, kept)
 
     # -- bookkeeping ---------------------------------------------------------------------------
-    def _after(self, rec: Record, delay: float, callback: Callable[[], object]) -> None:
+    def _after(
+        self, rec: Record, delay: float, callback: Callable[[], object], keep: bool = True
+    ) -> Any:
         def run() -> None:
             try:
                 callback()
@@ -361,15 +378,17 @@ class AcceptanceTracker:
                 log.exception("acceptance statistics")
 
         handle = self.later(delay, run)
-        if handle is not None:
+        if handle is not None and keep:
             rec.timers.append(handle)
+        return handle
 
     def _forget(self, rec: Record) -> None:
+        self._close(rec)
         for handle in rec.timers:
             handle.cancel()
         rec.timers.clear()
         self._live.pop(rec.id, None)
-        self._open.pop(rec.id, None)
+        self._settled.pop(rec.id, None)
         records = self._by_uri.get(rec.uri)
         if records is not None:
             records.pop(rec.id, None)

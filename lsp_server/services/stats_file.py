@@ -99,4 +99,5 @@ class StatsFile:
         return {"deleted": deleted, "path": str(self.store.path)}
 
     def shutdown(self) -> None:
-        self.store.close()
+        """Write what is pending, unless ``stats`` was switched off meanwhile."""
+        self.store.close(write=self.enabled)

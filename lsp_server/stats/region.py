@@ -58,3 +58,15 @@ def moved_end(p: Pos, s: Pos, e: Pos, ins_end: Pos) -> Pos:
 def touches(start: Pos, end: Pos, s: Pos, e: Pos) -> bool:
     """Whether an edit of ``[s, e)`` lies in or at the edges of the region."""
     return s <= end and e >= start
+
+
+def lf_span(text: str, start: int, n: int) -> int:
+    """How many characters of ``text`` from ``start`` make ``n`` characters as the editors
+    count a partial accept: LF-normalised code points (a CRLF line break is one)."""
+    if "\r\n" not in text:
+        return max(0, min(n, len(text) - start))
+    i = start
+    while n > 0 and i < len(text):
+        i += 2 if text.startswith("\r\n", i) else 1
+        n -= 1
+    return i - start

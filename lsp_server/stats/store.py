@@ -11,6 +11,8 @@ writes the batch ``FLUSH_S`` later, in one transaction. A fault costs the statis
 request, and is told once (``report``) when it starts:
 
 - corrupt (not a database, a malformed page): the file is deleted and created again;
+- deleted under the open connection (``infill-lsp stats --delete`` while a server runs): it is
+  opened again, silently;
 - locked by another process, or not writable (a read-only cache, a full disk): the events stay
   in memory (at most ``MAX_PENDING``, the oldest dropped) and the next batch tries again.
 
@@ -43,6 +45,7 @@ MAX_AGE_DAYS = 90
 ROTATE_EVERY = 1_000
 FLUSH_S = 5.0
 MAX_PENDING = 10_000
+_READONLY_DBMOVED = 1032  # SQLITE_READONLY | 4 << 8
 
 Report = Callable[[str], None]
 
@@ -83,6 +86,7 @@ class StatsStore:
         self._db: sqlite3.Connection | None = None
         self._timer: threading.Timer | None = None
         self._since_rotation = 0
+        self._generation = 0  # moves on when what is pending is discarded
         self._closed = False
 
     # -- writing -----------------------------------------------------------------------------
@@ -110,26 +114,60 @@ class StatsStore:
         with self._db_lock:
             with self._pending_lock:
                 batch, self._pending = self._pending, []
+                generation = self._generation
             if not batch:
                 return True
-            for rebuilt in (False, True):
+            for first in (True, False):
                 try:
                     self._write(batch)
                 except (OSError, sqlite3.Error) as exc:
                     self._disconnect()
-                    fault = fault_of(exc)
-                    if fault == "corrupt" and not rebuilt and self._recreate(exc):
+                    if self._recovered(exc, first):
                         continue
-                    self._failed(fault, exc)
-                    with self._pending_lock:
-                        self._pending[:0] = batch[-MAX_PENDING:]
-                        del self._pending[: max(0, len(self._pending) - MAX_PENDING)]
+                    self._requeue(batch, generation)
                     return False
                 if self.fault:
                     log.info("stats file %s is written again", self.path)
                     self.fault = ""
                 return True
         return False
+
+    def _recovered(self, exc: Exception, first: bool) -> bool:
+        """Whether a failed write may be tried again at once: the file was deleted under the
+        open connection (another process's ``infill-lsp stats --delete``: reopened silently),
+        or it was corrupt and is created again. Any other fault is told, once."""
+        fault, why = fault_of(exc), ""
+        if first and self._moved(exc):
+            return True
+        if first and fault == "corrupt":
+            try:
+                remove_database(self.path)
+            except OSError as err:  # told once, as what it is now: a file not written
+                fault, why = "unwritable", f"is corrupt ({exc}) and cannot be deleted ({err})"
+            else:
+                self.report(
+                    f"stats file {self.path} was corrupt ({exc}): deleted and created again"
+                )
+                return True
+        self._failed(fault, exc, why)
+        return False
+
+    def _moved(self, exc: Exception) -> bool:
+        """SQLITE_READONLY_DBMOVED: the file of the open connection was deleted or moved."""
+        code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+        if isinstance(code, int):
+            return code == _READONLY_DBMOVED
+        text = str(exc).lower()
+        return "readonly database" in text and not self.path.exists()
+
+    def _requeue(self, batch: list[Event], generation: int) -> None:
+        """A batch that could not be written goes back in front, unless what was pending was
+        discarded meanwhile (``stats`` switched off, the file deleted)."""
+        with self._pending_lock:
+            if generation != self._generation or self._closed:
+                return
+            self._pending[:0] = batch[-MAX_PENDING:]
+            del self._pending[: max(0, len(self._pending) - MAX_PENDING)]
 
     def _write(self, batch: list[Event]) -> None:
         db = self._connection()
@@ -157,22 +195,15 @@ class StatsStore:
             self._db = db
         return self._db
 
-    def _recreate(self, exc: Exception) -> bool:
-        try:
-            remove_database(self.path)
-        except OSError as err:
-            self._failed("unwritable", err)
-            return False
-        self.report(f"stats file {self.path} was corrupt ({exc}): deleted and created again")
-        return True
-
-    def _failed(self, fault: str, exc: Exception) -> None:
+    def _failed(self, fault: str, exc: Exception, why: str = "") -> None:
         if fault != self.fault:
             self.fault = fault
-            why = "is locked by another process" if fault == "locked" else "cannot be written"
+            if not why:
+                how = "is locked by another process" if fault == "locked" else "cannot be written"
+                why = f"{how} ({exc})"
             self.report(
-                f"stats file {self.path} {why} ({exc}): acceptance statistics are kept in "
-                "memory and written when it can be"
+                f"stats file {self.path} {why}: acceptance statistics are kept in memory and "
+                "written when it can be"
             )
 
     # -- reading, deleting -------------------------------------------------------------------
@@ -182,7 +213,9 @@ class StatsStore:
         if not self.path.exists():
             return []
         try:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+            # (a URI, so percent-encoded: a folder named with "#", "?" or "%" reads as itself)
+            read_only = self.path.resolve().as_uri() + "?mode=ro"
+            db = sqlite3.connect(read_only, uri=True, timeout=BUSY_TIMEOUT_S)
         except sqlite3.Error as exc:
             raise StoreUnreadable(f"{self.path}: {exc}") from exc
         try:
@@ -210,9 +243,11 @@ class StatsStore:
         ]
 
     def discard(self) -> None:
-        """Forget what is pending (the ``stats`` setting was switched off)."""
+        """Forget what is pending (the ``stats`` setting was switched off), and a batch being
+        written now if that write fails (it is not queued again)."""
         with self._pending_lock:
             self._pending = []
+            self._generation += 1
 
     def delete(self) -> bool:
         """Delete the file (and what is pending); False when it could not be deleted."""
@@ -227,13 +262,17 @@ class StatsStore:
             self.fault = ""
             return True
 
-    def close(self) -> None:
-        """Write what is pending, then stop (the server's shutdown)."""
+    def close(self, write: bool = True) -> None:
+        """Write what is pending (nothing with ``write`` False: ``stats`` is off), then stop
+        (the server's shutdown)."""
         with self._pending_lock:
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
-        self.flush()
+        if write:
+            self.flush()
+        else:
+            self.discard()
         with self._pending_lock:
             self._closed = True
         with self._db_lock:

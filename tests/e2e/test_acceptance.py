@@ -9,11 +9,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-import pytest_lsp
+import pytest_asyncio
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
@@ -23,17 +22,24 @@ from tests.e2e.lsp import config, initialize, inline_params, open_doc, plain, st
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
 ROOT = Path(__file__).resolve().parents[2]
-STATS = Path(tempfile.mkdtemp(prefix="infill-e2e-stats-")) / "stats.sqlite3"
 TEXT = "def is_odd(n):\n    \n"
 
 
-@pytest_lsp.fixture(config=config({STATS_ENV: str(STATS)}))
-async def client(lsp_client: LanguageClient):
-    yield  # the test shuts the server down itself: the file is written at shutdown
+@pytest.fixture
+def stats(tmp_path: Path) -> Path:
+    return tmp_path / "stats.sqlite3"
+
+
+@pytest_asyncio.fixture
+async def client(stats: Path):
+    """The test shuts the server down itself: the file is written at shutdown."""
+    lsp = await config({STATS_ENV: str(stats)}).start()
+    yield lsp
+    await lsp.stop()
 
 
 @pytest.mark.asyncio
-async def test_an_accepted_suggestion_is_counted_and_stored(client: LanguageClient):
+async def test_an_accepted_suggestion_is_counted_and_stored(client: LanguageClient, stats: Path):
     result = await initialize(client, {"maxTokens": 32, "maxTimeMs": 0})
     commands = result.capabilities.execute_command_provider.commands
     assert {"infill.accepted", "infill.deleteStats"} <= set(commands)
@@ -64,10 +70,10 @@ async def test_an_accepted_suggestion_is_counted_and_stored(client: LanguageClie
     session = acceptance["session"]
     assert (session["shown"], session["accepted"], session["rejected"]) == (1, 1, 0)
     assert session["charsAccepted"] == len(item.insert_text)
-    assert acceptance["enabled"] is True and acceptance["path"] == str(STATS)
+    assert acceptance["enabled"] is True and acceptance["path"] == str(stats)
     await client.shutdown_session()
 
-    env = {**os.environ, STATS_ENV: str(STATS)}
+    env = {**os.environ, STATS_ENV: str(stats)}
     run = [sys.executable, "-m", "lsp_server", "stats"]
     done = subprocess.run([*run, "--json"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -78,6 +84,6 @@ async def test_an_accepted_suggestion_is_counted_and_stored(client: LanguageClie
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[1].split()[:4] == ["python", "1", "1", "100.0%"]
     # nothing of the code is in the file
-    assert b"is_odd" not in STATS.read_bytes() and item.insert_text.encode() not in (
-        STATS.read_bytes()
+    assert b"is_odd" not in stats.read_bytes() and item.insert_text.encode() not in (
+        stats.read_bytes()
     )

@@ -19,7 +19,7 @@ from lsp_server.stats import store as store_module
 from lsp_server.stats.report import parse_since
 from lsp_server.stats.store import STATS_ENV, StatsStore, StoreUnreadable
 from lsp_server.stats.summary import Event, summarize
-from tests.unit.test_handlers import CURSOR, Harness
+from tests.unit.test_handlers import CURSOR, URI, Harness
 
 NOW = time.time() - 3600  # within the 90 days the store keeps
 
@@ -136,8 +136,63 @@ def test_the_file_is_rotated(path: Path, monkeypatch):
     fill(store, [events("old-1", "accepted", ts=old)])
     fill(store, [events(f"a-{i}", "rejected") for i in range(10)])
     with sqlite3.connect(str(path)) as db:
-        rows = db.execute("SELECT COUNT(*), MIN(ts) FROM events").fetchone()
-    assert rows[0] <= 10 + 3 and rows[1] >= NOW  # the old one went, and the oldest of the rest
+        rows = db.execute("SELECT suggestion, kind FROM events ORDER BY rowid").fetchall()
+    # the 2 old events went (too old), then the oldest of the 20 new ones beyond the newest 10
+    assert rows == [(f"a-{i}", kind) for i in range(5, 10) for kind in ("shown", "rejected")]
+
+
+def test_a_folder_named_with_uri_characters_is_read_as_itself(tmp_path: Path):
+    path = tmp_path / "a#b?c%20d" / "stats.sqlite3"
+    store = StatsStore(path, flush_s=0)
+    fill(store, [events("a-1", "accepted")])
+    assert summarize(store.suggestions())["all"].outcomes["accepted"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a#b?c%20d"]  # no stray database
+    assert sorted(p.name for p in path.parent.iterdir()) == ["stats.sqlite3"]
+
+
+def test_a_file_deleted_under_a_running_server_is_opened_again_silently(path: Path):
+    """``infill-lsp stats --delete`` in another process: the server's connection then reads
+    SQLITE_READONLY_DBMOVED; its next batch goes to a new file, nothing is told."""
+    told: list[str] = []
+    store = StatsStore(path, report=told.append, flush_s=0)
+    fill(store, [events("a-1", "accepted")])
+    assert StatsStore(path).delete() and not path.exists()
+    fill(store, [events("a-2", "rejected")])
+    assert told == [] and store.fault == ""
+    assert summarize(store.suggestions())["all"].shown == 1  # only what came after
+
+
+def test_a_corrupt_file_that_cannot_be_deleted_is_told_once(path: Path, monkeypatch):
+    path.parent.mkdir(parents=True)
+    path.write_bytes(os.urandom(8192))
+
+    def refuse(_path: Path) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(store_module, "remove_database", refuse)
+    told: list[str] = []
+    store = StatsStore(path, report=told.append, flush_s=0)
+    for event in events("a-1", "accepted"):
+        store.add(event)
+    assert store.flush() is False and store.flush() is False
+    assert len(told) == 1 and "corrupt" in told[0] and "cannot be deleted" in told[0]
+
+
+def test_what_is_discarded_during_a_failing_write_is_not_queued_again(path: Path, monkeypatch):
+    """``stats`` switched off while the writer thread's batch fails: it is not written later."""
+    store = StatsStore(path, report=lambda _m: None, flush_s=0)
+    for event in events("a-1", "accepted"):
+        store.add(event)
+
+    def failing(_batch: list[Event]) -> None:
+        store.discard()  # the setting switched off meanwhile, on the event loop
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "_write", failing)
+    assert store.flush() is False
+    monkeypatch.undo()
+    store.close()
+    assert not path.exists()
 
 
 def test_delete_removes_the_file_and_what_is_pending(path: Path):
@@ -250,6 +305,29 @@ async def test_with_stats_off_no_file_is_created(tmp_path, monkeypatch):
     assert h.services.status()["acceptance"]["stored"] is None
 
 
+async def test_switching_stats_off_at_runtime_writes_nothing_more(tmp_path, monkeypatch):
+    path = tmp_path / "stats.sqlite3"
+    monkeypatch.setenv(STATS_ENV, str(path))
+    h = Harness(prefetch=False)
+    h.open()
+    await h.inline()
+    assert h.services.stats.store.flush() and path.exists()
+    with sqlite3.connect(str(path)) as db:
+        before = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    h.services.stats.store.flush_s = 0  # events wait for shutdown's flush
+    h.type("x", CURSOR)
+    await h.inline(types.Position(line=CURSOR.line, character=CURSOR.character + 1))
+    change = types.DidChangeConfigurationParams(settings={"infill": {"stats": False}})
+    h.call(types.WORKSPACE_DID_CHANGE_CONFIGURATION, change)
+    assert h.services.stats.store._pending == []
+    # a batch the writer thread had taken and put back (its write failed) after the switch
+    h.services.stats.store._pending.append(events("late", "rejected")[0])
+    await h.inline(types.Position(line=CURSOR.line, character=CURSOR.character + 1))
+    h.services.shutdown()
+    with sqlite3.connect(str(path)) as db:
+        assert db.execute("SELECT COUNT(*) FROM events").fetchone()[0] == before
+
+
 async def test_the_delete_command_deletes_the_file_and_the_sessions_totals(tmp_path, monkeypatch):
     path = tmp_path / "stats.sqlite3"
     monkeypatch.setenv(STATS_ENV, str(path))
@@ -261,3 +339,46 @@ async def test_the_delete_command_deletes_the_file_and_the_sessions_totals(tmp_p
     result = await h.server.protocol.fm.commands["infill.deleteStats"]()
     assert result == {"deleted": True, "path": str(path)} and not path.exists()
     assert h.services.status()["acceptance"]["session"]["shown"] == 0
+
+
+async def test_a_failing_tracker_costs_no_answer_and_no_notification(tmp_path, monkeypatch, caplog):
+    """A bug in the statistics is logged (once per hook) and never fails a request."""
+    monkeypatch.setenv(STATS_ENV, str(tmp_path / "stats.sqlite3"))
+    h = Harness(prefetch=False)
+    h.open()
+    await h.inline()  # one suggestion in flight, for didClose to settle
+    tracker = h.services.acceptance
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a tracker bug")
+
+    for name in ("shown", "changed", "lost", "saved", "accepted", "_settle"):
+        monkeypatch.setattr(tracker, name, broken)
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=URI),
+        position=CURSOR,
+        context=types.InlineCompletionContext(
+            trigger_kind=types.InlineCompletionTriggerKind.Automatic
+        ),
+    )
+    for _ in range(3):
+        [item] = (await h.call(types.TEXT_DOCUMENT_INLINE_COMPLETION, params)).items
+        assert item.insert_text and item.command is None  # answered, uncounted
+    ident = types.VersionedTextDocumentIdentifier(uri=URI, version=2)
+    change = types.TextDocumentContentChangePartial(
+        range=types.Range(start=CURSOR, end=CURSOR), text="a"
+    )
+    h.server.workspace.update_text_document(ident, change)
+    h.call(
+        types.TEXT_DOCUMENT_DID_CHANGE,
+        types.DidChangeTextDocumentParams(text_document=ident, content_changes=[change]),
+    )
+    doc = types.TextDocumentIdentifier(uri=URI)
+    h.call(types.TEXT_DOCUMENT_DID_SAVE, types.DidSaveTextDocumentParams(text_document=doc))
+    handler = h.server.protocol.fm.commands["infill.accepted"]
+    assert handler({"id": "x-1", "kind": "full"}) == {"counted": False}
+    h.call(types.TEXT_DOCUMENT_DID_CLOSE, types.DidCloseTextDocumentParams(text_document=doc))
+    failed = [r for r in caplog.records if "acceptance statistics" in r.getMessage()]
+    hooks = sorted(r.getMessage().split(": ")[1].split()[0] for r in failed)
+    assert hooks == ["accepted", "didChange", "didClose", "didSave", "shown"]
+    assert all(r.exc_info for r in failed)

@@ -18,7 +18,8 @@ export const DELETE_STATS_COMMAND = 'infill.deleteStats';
 
 export type PartialKind = 'word' | 'line';
 
-/** The argument of `infill.accepted`: `length` = characters (code points) this step accepted. */
+/** The argument of `infill.accepted`: `length` = characters this step accepted (LF-normalised
+ * code points, see `codePoints`). */
 export interface AcceptArgument {
   id: string;
   kind: 'full' | PartialKind;
@@ -34,13 +35,14 @@ export function suggestionId(command: { command?: unknown; arguments?: unknown[]
   return arg && typeof arg.id === 'string' ? arg.id : undefined;
 }
 
-/** Line breaks as the server's copy of a suggestion has them. */
+/** CRLF line breaks as LF: both sides of a comparison alike, and what `length` counts. */
 function lf(text: string): string {
   return text.replace(/\r\n/g, '\n');
 }
 
-/** Characters as the server counts them: code points (a JavaScript string length counts
- * UTF-16 units, two for an emoji), a CRLF line break as one. */
+/** A partial accept's `length`: LF-normalised code points (a JavaScript string length counts
+ * UTF-16 units, two for an emoji; a CRLF line break counts one). The server maps them onto its
+ * copy of the suggestion, which keeps the document's line breaks. */
 export function codePoints(text: string): number {
   return Array.from(lf(text)).length;
 }
