@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from difflib import SequenceMatcher
 
+from lsp_server.strings import common_prefix
+
 SLACK = 256  # characters of the place compared beyond twice the changed part's length
 MAX_ALIGNED = 40_000  # len(a) x len(b) aligned character by character (a few ms at worst)
 
@@ -27,9 +29,9 @@ def kept_chars(expected: str, now: str) -> int:
     """Characters of ``expected`` still found, in order, in ``now``."""
     if now == expected:
         return len(expected)
-    head = _common_prefix(expected, now)
+    head = common_prefix(expected, now)
     a, b = expected[head:], now[head:]
-    tail = _common_prefix(a[::-1], b[::-1]) if a and b else 0
+    tail = common_prefix(a[::-1], b[::-1]) if a and b else 0
     a, b = a[: len(a) - tail], b[: len(b) - tail]
     if not a or not b:
         return head + tail
@@ -44,15 +46,3 @@ def kept_chars(expected: str, now: str) -> int:
         for block in matcher.get_matching_blocks()
     )
     return head + tail + lines
-
-
-def _common_prefix(a: str, b: str) -> int:
-    """The length of the common start, by halving (slices compare in C)."""
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo

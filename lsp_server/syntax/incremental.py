@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tree_sitter import Point, Tree
 
 from lsp_server.paths import canonical
+from lsp_server.strings import common_prefix
 from lsp_server.syntax.languages import parser
 
 CAPACITY = 16  # documents: the ones being edited, not the whole workspace
@@ -44,19 +45,6 @@ class Edit:
     new_end_point: Point
 
 
-def _common_prefix(a: bytes, b: bytes) -> int:
-    """Length of the common prefix: a binary search of slice comparisons (each a memcmp), not
-    a loop over characters in Python."""
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
 def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
     lo, hi = 0, limit
     while lo < hi:
@@ -77,7 +65,7 @@ def _point(source: bytes, offset: int) -> Point:
 def diff(old: bytes, new: bytes) -> Edit:
     """The single edit that turns ``old`` into ``new`` (the span between their common prefix
     and common suffix)."""
-    start = _common_prefix(old, new)
+    start = common_prefix(old, new)
     tail = _common_suffix(old, new, min(len(old), len(new)) - start)
     old_end, new_end = len(old) - tail, len(new) - tail
     return Edit(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -24,6 +26,22 @@ class JsonHandler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+
+@contextlib.contextmanager
+def stubs_of(cls: type[HttpStub]) -> Iterator[Callable[..., Any]]:
+    """A factory of ``cls`` stubs (keyword arguments to its constructor), all closed after."""
+    made: list[HttpStub] = []
+
+    def make(**kw: Any) -> Any:
+        made.append(cls(**kw))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for stub in made:
+            stub.close()
 
 
 class HttpStub:

@@ -86,3 +86,14 @@ class LlamaServerStub(HttpStub):
     @property
     def sent_slots(self) -> list[int | None]:
         return [body.get("id_slot") for body in self.completions]
+
+
+def ask(engine) -> str:
+    """A short completion of ``def add(a, b): return `` from ``engine`` (the stubs answer
+    ``a + b``)."""
+    from lsp_server.engine.base import CancelToken, GenerationRequest
+
+    d = engine.dialect
+    prompt = [d.prefix_id, *engine.tokenize("def add(a, b):\n    return "), d.suffix_id]
+    prompt.append(d.middle_id)
+    return engine.generate(GenerationRequest(prompt, max_tokens=8), CancelToken()).text

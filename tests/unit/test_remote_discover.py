@@ -17,7 +17,8 @@ from lsp_server.engine.base import CancelToken, GenerationRequest
 from lsp_server.engine.remote import discover
 from lsp_server.engine.remote.connect import connect
 from lsp_server.settings import Settings
-from tests.helpers.http_stub import HttpStub, JsonHandler
+from tests.helpers.http_stub import HttpStub, JsonHandler, stubs_of
+from tests.helpers.llama_stub import ask
 
 QWEN_SPECIALS = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_sep|>"}
 GEMMA_SPECIALS = {"<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"}
@@ -63,30 +64,12 @@ class LlamaServerStub(HttpStub):
 
 @pytest.fixture
 def make_stub():
-    stubs: list[LlamaServerStub] = []
-
-    def make(**kw) -> LlamaServerStub:
-        stubs.append(LlamaServerStub(**kw))
-        return stubs[-1]
-
-    yield make
-    for stub in stubs:
-        stub.close()
+    with stubs_of(LlamaServerStub) as make:
+        yield make
 
 
 def settings(url: str, **kw) -> Settings:
     return Settings(engine="llama-server", remote_url=url, remote_redact=False, **kw)
-
-
-def ask(engine) -> str:
-    d = engine.dialect
-    prompt = [
-        d.prefix_id,
-        *engine.tokenize("def add(a, b):\n    return "),
-        d.suffix_id,
-        d.middle_id,
-    ]
-    return engine.generate(GenerationRequest(prompt, max_tokens=8), CancelToken()).text
 
 
 def test_only_the_url_set_the_server_says_its_dialect_slots_and_context(make_stub):
@@ -147,7 +130,7 @@ def test_a_pinned_slot_goes_with_an_outage_told_once(make_stub, caplog):
 
 def test_the_model_the_server_reports_names_the_engine(make_stub):
     engine, _ = connect(settings(make_stub().url))
-    assert engine.name == "llama-server:/models/some-model.gguf"  # repoContext: auto reads it
+    assert engine.name == "llama-server:some-model.gguf"  # repoContext: auto reads it
 
 
 def test_slots_are_spread_and_one_slot_is_not_pinned():
@@ -213,7 +196,6 @@ def test_a_tokenize_that_is_never_answered_puts_the_engine_down_and_prompts_esti
     import socket
     import time
 
-    from lsp_server.engine.base import CancelToken, GenerationRequest
     from lsp_server.engine.remote import connect as connect_module
     from lsp_server.engine.remote import http as http_module
     from lsp_server.engine.remote.http import HEALTH_TIMEOUT_S, RemoteError

@@ -12,12 +12,12 @@ import socket
 
 import pytest
 
-from lsp_server.engine.base import CancelToken, GenerationRequest
 from lsp_server.engine.remote import discover
 from lsp_server.engine.remote import http as http_module
 from lsp_server.engine.remote.http import RemoteError
 from lsp_server.settings import Settings
 from tests.helpers.http_stub import RoutesStub
+from tests.helpers.llama_stub import ask
 
 # Ollama's template of qwen2.5-coder (FIM first, then chat)
 QWEN_TEMPLATE = (
@@ -56,17 +56,6 @@ def connect(s: Settings):
     from lsp_server.engine.remote.connect import connect as connect_engine
 
     return connect_engine(s)
-
-
-def ask(engine) -> str:
-    d = engine.dialect
-    prompt = [
-        d.prefix_id,
-        *engine.tokenize("def add(a, b):\n    return "),
-        d.suffix_id,
-        d.middle_id,
-    ]
-    return engine.generate(GenerationRequest(prompt, max_tokens=8), CancelToken()).text
 
 
 def notes(caplog) -> list[str]:

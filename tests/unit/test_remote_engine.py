@@ -26,7 +26,7 @@ from lsp_server.engine.remote.engine import (
 )
 from lsp_server.engine.remote.http import HEALTH_TIMEOUT_S, RETRY_DELAYS_S, Http, RemoteError
 from lsp_server.engine.remote.vocab import TextVocab, estimate_pieces
-from tests.helpers.http_stub import HttpStub
+from tests.helpers.http_stub import HttpStub, stubs_of
 from tests.helpers.llama_stub import LlamaServerStub
 from tests.helpers.silent_engine import BusyEngine, SilentEngine
 
@@ -474,15 +474,8 @@ def test_requests_waiting_for_their_turn_when_the_engine_goes_down_are_not_sent(
 @pytest.fixture
 def restarts(monkeypatch):
     monkeypatch.setattr(remote_engine, "BACKOFF_S", (0.05,))
-    stubs: list[LlamaServerStub] = []
-
-    def make(**kw) -> LlamaServerStub:
-        stubs.append(LlamaServerStub(**kw))
-        return stubs[-1]
-
-    yield make
-    for stub in stubs:
-        stub.close()
+    with stubs_of(LlamaServerStub) as make:
+        yield make
 
 
 def connected(stub: LlamaServerStub, slot: int) -> tuple[RemoteEngine, list[str]]:
