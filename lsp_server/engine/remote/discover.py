@@ -66,14 +66,9 @@ def llama_server(http: Http, *, vocabulary: bool = True) -> Discovered:
     """``/props`` and (``vocabulary``: the dialect is not set) the vocabulary of a
     llama-server; never raises (a server without them is still used, configured by hand)."""
     found = Discovered()
-    try:
-        props = http.request_json("GET", "/props")
-    except RemoteError as exc:
-        found.notes.append(f"no /props ({_short(exc)})")
-        if exc.unreachable:
-            found.unreachable = str(exc)
-            return found  # nothing more to ask of it now
-        props = {}
+    props = _question(found, http, "GET", "/props")
+    if found.unreachable:
+        return found  # nothing more to ask of it now
     if isinstance(props, dict):
         found.model = str(props.get("model_alias") or props.get("model_path") or "")
         settings = props.get("default_generation_settings")
@@ -115,14 +110,9 @@ def openai(http: Http, wanted: str, named: Named) -> Discovered:
     """``/v1/models`` (the model, among several the one to use) and the context where the
     engine tells it; ``wanted``: the ``remoteModel`` setting ("" = pick one)."""
     found = Discovered()
-    try:
-        answer = http.request_json("GET", "/v1/models")
-    except RemoteError as exc:
-        found.notes.append(f"no /v1/models ({_short(exc)})")
-        if exc.unreachable:
-            found.unreachable = str(exc)
-            return found
-        answer = None
+    answer = _question(found, http, "GET", "/v1/models")
+    if found.unreachable:
+        return found
     data = answer.get("data") if isinstance(answer, dict) else None
     entries = [e for e in data or () if isinstance(e, dict) and isinstance(e.get("id"), str)]
     if answer is not None and not entries:
@@ -166,11 +156,8 @@ def ollama(http: Http, wanted: str, named: Named, *, template: bool = True) -> D
     (``num_ctx``) and maximum context."""
     found = Discovered(model=wanted)
     if not wanted:
-        try:
-            tags = http.request_json("GET", "/api/tags")
-        except RemoteError as exc:
-            found.notes.append(f"no /api/tags ({_short(exc)})")
-            found.unreachable = str(exc) if exc.unreachable else ""
+        tags = _question(found, http, "GET", "/api/tags")
+        if tags is None:
             return found
         listed = tags.get("models") if isinstance(tags, dict) else None
         names = [m.get("name") or m.get("model") for m in listed or () if isinstance(m, dict)]
@@ -180,11 +167,9 @@ def ollama(http: Http, wanted: str, named: Named, *, template: bool = True) -> D
             return found
         offered = [(name, "") for name in found.models]
         found.model = pick_model(http.url, offered, "", found.notes, named)
-    try:  # "name": what Ollama before 0.5 reads
-        show = http.request_json("POST", "/api/show", {"model": found.model, "name": found.model})
-    except RemoteError as exc:
-        found.notes.append(f"no /api/show for {found.model} ({_short(exc)})")
-        found.unreachable = str(exc) if exc.unreachable else ""
+    body = {"model": found.model, "name": found.model}  # "name": what Ollama before 0.5 reads
+    show = _question(found, http, "POST", "/api/show", body, f"/api/show for {found.model}")
+    if show is None:
         return found
     if isinstance(show, dict):
         _ollama_show(found, show, named if template else None)
@@ -276,6 +261,25 @@ def pick_model(
         url, len(names), picked, why, others,
     )  # fmt: skip
     return picked
+
+
+def _question(
+    found: Discovered,
+    http: Http,
+    method: str,
+    path: str,
+    body: dict | None = None,
+    what: str = "",
+) -> object | None:
+    """The engine's answer to one question, or None with a note (and ``found.unreachable``
+    when nothing reached it: nothing more is asked then)."""
+    try:
+        return http.request_json(method, path, body)
+    except RemoteError as exc:
+        found.notes.append(f"no {what or path} ({_short(exc)})")
+        if exc.unreachable:
+            found.unreachable = str(exc)
+        return None
 
 
 def _ask(http: Http, path: str, notes: list[str]) -> dict:
